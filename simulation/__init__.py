@@ -1,0 +1,15 @@
+"""talentsim: an agent-based simulation of the global market for AI research talent.
+
+The public surface is small: load a scenario, run it, read the tables.
+
+>>> from simulation import load_scenario, run
+>>> result = run(load_scenario("scenarios/baseline.yaml"), researchers=2000)  # doctest: +SKIP
+>>> result.migration_curve("top_tier")  # doctest: +SKIP
+"""
+
+from .model import TalentModel
+from .results import RunResult, load_results
+from .runner import run
+from .scenario import Scenario, ScenarioError, load_scenario
+
+__all__ = ["RunResult", "Scenario", "ScenarioError", "TalentModel", "load_results", "load_scenario", "run"]

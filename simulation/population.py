@@ -1,0 +1,214 @@
+"""The researcher population as numpy columns: one row per researcher, no Python object per person."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from .scenario import Scenario
+
+__all__ = ["Population", "Researcher", "draw_graduates", "draw_initial_population"]
+
+UNPLACED = -1  # employer code of a researcher without a research post
+
+
+@dataclass
+class Population:
+    """Researcher state as parallel numpy columns.
+
+    ``origin``, ``region`` and ``training_region`` index ``scenario.region_ids``; ``employer`` indexes
+    ``scenario.employer_ids`` or is -1 for a researcher without a post. Times are in years.
+    """
+
+    id: np.ndarray  # int64, stable across steps
+    origin: np.ndarray  # int8, region of undergraduate degree
+    region: np.ndarray  # int8, where the researcher works now
+    employer: np.ndarray  # int16
+    quality: np.ndarray  # float64, lognormal; 1 = median of the initial population
+    career_age: np.ndarray  # float32, years since PhD
+    tenure: np.ndarray  # float32, years with the current employer
+    years_abroad: np.ndarray  # float32, years worked outside the origin region
+    years_in_region: np.ndarray  # float32, years in the current region
+    bonus_per_year: np.ndarray  # float32, USD/year of a signing bonus still vesting
+    bonus_years_left: np.ndarray  # float32
+    b_pay: np.ndarray  # float32, preference weights (random coefficients)
+    b_impact: np.ndarray
+    b_home: np.ndarray
+    b_net: np.ndarray
+    bound_draw: np.ndarray  # float32 uniform; bound by an exit restriction of share s iff bound_draw < s
+    entry_year: np.ndarray  # int16, year of PhD entry; -1 for the initial population
+    training_region: np.ndarray  # int8, region of PhD training; -1 for the initial population
+
+    def __len__(self) -> int:
+        return len(self.id)
+
+    def keep(self, mask: np.ndarray) -> None:
+        """Keep only the researchers where ``mask`` is true."""
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name)[mask])
+
+    def append(self, other: Population) -> None:
+        """Add the researchers of ``other`` at the end."""
+        for f in fields(self):
+            setattr(self, f.name, np.concatenate([getattr(self, f.name), getattr(other, f.name)]))
+
+    def researcher(self, index: int) -> Researcher:
+        """Return a read-only view of one researcher, for inspection (not for the hot path)."""
+        return Researcher(**{f.name: getattr(self, f.name)[index].item() for f in fields(self)})
+
+    @property
+    def nbytes(self) -> int:
+        """Return the memory held by the columns, in bytes."""
+        return sum(getattr(self, f.name).nbytes for f in fields(self))
+
+
+@dataclass(frozen=True)
+class Researcher:
+    """One researcher's state, copied out of the population for inspection."""
+
+    id: int
+    origin: int
+    region: int
+    employer: int
+    quality: float
+    career_age: float
+    tenure: float
+    years_abroad: float
+    years_in_region: float
+    bonus_per_year: float
+    bonus_years_left: float
+    b_pay: float
+    b_impact: float
+    b_home: float
+    b_net: float
+    bound_draw: float
+    entry_year: int
+    training_region: int
+
+
+def _draw_preferences(scenario: Scenario, origin: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Return per-researcher preference weights drawn from their origin's distributions."""
+    n = len(origin)
+    out = {name: np.empty(n, dtype=np.float32) for name in ("b_pay", "b_impact", "b_home", "b_net")}
+    normal = rng.standard_normal((4, n))
+    for code, region in enumerate(scenario.region_ids):
+        rows = origin == code
+        if not rows.any():
+            continue
+        prefs = scenario.preferences.for_origin(region)
+        for k, (name, dist) in enumerate(
+            (("b_pay", prefs.pay), ("b_impact", prefs.impact), ("b_home", prefs.home), ("b_net", prefs.network))
+        ):
+            out[name][rows] = dist.mean + dist.sd * normal[k, rows]
+    for name in ("b_pay", "b_impact", "b_net"):
+        np.maximum(out[name], 0.0, out=out[name])
+    return out
+
+
+def _draw_rows(shares: np.ndarray, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Return one category per element, drawn from the row of ``shares`` that ``rows`` selects."""
+    cumulative = np.cumsum(shares, axis=1)
+    cumulative /= cumulative[:, -1:]
+    u = rng.random(len(rows))
+    return (u[:, None] > cumulative[rows]).sum(axis=1).astype(np.int8)
+
+
+def share_matrix(table: dict[str, dict[str, float]], regions: list[str]) -> np.ndarray:
+    """Return a region x region matrix of shares from a nested mapping (missing rows: stay at home)."""
+    matrix = np.zeros((len(regions), len(regions)))
+    for i, origin in enumerate(regions):
+        row = table.get(origin)
+        if row is None:
+            matrix[i, i] = 1.0
+            continue
+        for j, region in enumerate(regions):
+            matrix[i, j] = row.get(region, 0.0)
+    return matrix
+
+
+def draw_initial_population(
+    scenario: Scenario, n: int, employer_weights: np.ndarray, rng: np.random.Generator
+) -> Population:
+    """Return the population at the start of the run.
+
+    Origins follow ``population.origin_shares`` and work regions ``population.initial_location``;
+    within a region, researchers are placed with employers with probability proportional to
+    weight x quality**selectivity, so selective employers start with stronger staff.
+    """
+    regions = scenario.region_ids
+    pop = scenario.population
+    origin_p = np.array([pop.origin_shares.get(r, 0.0) for r in regions])
+    origin = rng.choice(len(regions), size=n, p=origin_p / origin_p.sum()).astype(np.int8)
+    region = _draw_rows(share_matrix(pop.initial_location, regions), origin, rng)
+    quality = rng.lognormal(0.0, pop.quality_sigma, size=n)
+
+    employer = np.empty(n, dtype=np.int16)
+    emp_region = np.array([regions.index(e.region) for e in scenario.employers.values()])
+    selectivity = np.array([e.selectivity for e in scenario.employers.values()])
+    u = rng.random(n)
+    for code in range(len(regions)):
+        rows = np.flatnonzero(region == code)
+        candidates = np.flatnonzero(emp_region == code)
+        log_w = np.log(employer_weights[candidates])[None, :] + np.log(quality[rows])[:, None] * selectivity[candidates]
+        # Normalise so each employer's expected share of the region matches its weight.
+        log_w -= np.log(np.exp(log_w).mean(axis=0))[None, :]
+        log_w += np.log(employer_weights[candidates] / employer_weights[candidates].sum())[None, :]
+        w = np.exp(log_w - log_w.max(axis=1, keepdims=True))
+        cumulative = np.cumsum(w, axis=1)
+        cumulative /= cumulative[:, -1:]
+        pick = (u[rows, None] > cumulative).sum(axis=1)
+        employer[rows] = candidates[pick]
+
+    career_age = rng.gamma(2.0, scenario.population.career_age_mean_years / 2.0, size=n).astype(np.float32)
+    abroad = region != origin
+    years_abroad = np.where(abroad, 4.0 + career_age * rng.uniform(0.5, 1.0, size=n), 0.0).astype(np.float32)
+    tenure = (rng.random(n) * np.minimum(career_age, 8.0)).astype(np.float32)
+    prefs = _draw_preferences(scenario, origin, rng)
+    return Population(
+        id=np.arange(n, dtype=np.int64),
+        origin=origin,
+        region=region,
+        employer=employer,
+        quality=quality,
+        career_age=career_age,
+        tenure=tenure,
+        years_abroad=years_abroad,
+        years_in_region=np.where(abroad, years_abroad, career_age + 4.0).astype(np.float32),
+        bonus_per_year=np.zeros(n, dtype=np.float32),
+        bonus_years_left=np.zeros(n, dtype=np.float32),
+        bound_draw=rng.random(n).astype(np.float32),
+        entry_year=np.full(n, -1, dtype=np.int16),
+        training_region=np.full(n, -1, dtype=np.int8),
+        **prefs,
+    )
+
+
+def draw_graduates(
+    scenario: Scenario, n: int, origin_mix: np.ndarray, year: int, first_id: int, rng: np.random.Generator
+) -> Population:
+    """Return ``n`` new PhD graduates, without a post, in the region where they trained."""
+    regions = scenario.region_ids
+    origin = rng.choice(len(regions), size=n, p=origin_mix).astype(np.int8)
+    trained = _draw_rows(share_matrix(scenario.population.training_location, regions), origin, rng)
+    quality = rng.lognormal(0.0, scenario.population.quality_sigma, size=n)
+    abroad = trained != origin
+    prefs = _draw_preferences(scenario, origin, rng)
+    zeros = np.zeros(n, dtype=np.float32)
+    return Population(
+        id=np.arange(first_id, first_id + n, dtype=np.int64),
+        origin=origin,
+        region=trained,
+        employer=np.full(n, UNPLACED, dtype=np.int16),
+        quality=quality,
+        career_age=zeros.copy(),
+        tenure=zeros.copy(),
+        years_abroad=np.where(abroad, 4.0, 0.0).astype(np.float32),  # the PhD years abroad
+        years_in_region=np.full(n, 4.0, dtype=np.float32),
+        bonus_per_year=zeros.copy(),
+        bonus_years_left=zeros.copy(),
+        bound_draw=rng.random(n).astype(np.float32),
+        entry_year=np.full(n, year, dtype=np.int16),
+        training_region=trained.copy(),
+        **prefs,
+    )

@@ -1,0 +1,850 @@
+"""Scenario files: schema, loading, validation, ``extends:`` inheritance and lever schedules.
+
+A scenario is read from YAML with ``yaml.safe_load``, merged with the file it ``extends:``, and validated
+once into frozen pydantic models. Every problem found is reported together, each naming the file that
+wrote the value, the key path, the value and what is allowed; the model then trusts what it is given.
+
+Origins are regions: a researcher's origin is the region of their undergraduate degree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+__all__ = [
+    "Problem",
+    "Scenario",
+    "ScenarioError",
+    "load_scenario",
+    "scenario_from_dict",
+    "value_at",
+]
+
+SHARE_TOLERANCE = 0.01
+DEFAULT_KEY = "default"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Errors
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a scenario: where it is, what was written, and what is allowed."""
+
+    file: str
+    path: str
+    message: str
+    value: Any = None
+    has_value: bool = False
+
+    def __str__(self) -> str:
+        where = f"{self.file}: {self.path}" if self.path else self.file
+        got = f" (got {_short(self.value)})" if self.has_value else ""
+        return f"{where}: {self.message}{got}"
+
+
+class ScenarioError(ValueError):
+    """A scenario file that cannot be used; ``problems`` lists every problem found."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Field types
+
+
+def _parse_month(value: Any) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return dt.date(value.year, value.month, 1)
+    if isinstance(value, dt.date):
+        return dt.date(value.year, value.month, 1)
+    if isinstance(value, str):
+        parts = value.strip().split("-")
+        if len(parts) in (2, 3) and all(p.isdigit() for p in parts):
+            year, month = int(parts[0]), int(parts[1])
+            if 1900 <= year <= 2200 and 1 <= month <= 12:
+                return dt.date(year, month, 1)
+    raise ValueError("a month written YYYY-MM between 1900-01 and 2200-12, e.g. 2025-01")
+
+
+Month = Annotated[dt.date, BeforeValidator(_parse_month)]
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+NonNegative = Annotated[float, Field(ge=0.0)]
+Positive = Annotated[float, Field(gt=0.0)]
+
+T = TypeVar("T")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Step(Strict, Generic[T]):
+    """One step of a lever schedule: the value that holds from a month on."""
+
+    start: Month | None = Field(None, alias="from", description="First month the value holds (YYYY-MM).")
+    value: T
+
+
+def _as_schedule(value: Any) -> Any:
+    """A plain value is a schedule of one step that holds from the start."""
+    if isinstance(value, list):
+        return value
+    return [{"from": None, "value": value}]
+
+
+def Scheduled(tp: Any) -> Any:  # noqa: N802 - reads as a type
+    """A lever value: either a plain value, or a list of ``{from: YYYY-MM, value: ...}`` steps."""
+    return Annotated[list[Step[tp]], BeforeValidator(_as_schedule)]
+
+
+def value_at(schedule: list[Step[Any]], month: dt.date) -> Any:
+    """Return the value of a lever schedule in force at ``month``."""
+    current = schedule[0].value
+    for step in schedule:
+        if step.start is None or step.start <= month:
+            current = step.value
+        else:
+            break
+    return current
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Schema
+
+
+class RunSettings(Strict):
+    """When the run starts and ends, how long a step is, and how many researchers are simulated."""
+
+    start: Month = Field(description="First month simulated (YYYY-MM); the initial state describes this month.")
+    end: Month = Field(description="Month the run ends (YYYY-MM), exclusive.")
+    step_months: int = Field(3, ge=1, le=12, description="Length of one step in months (3 = quarterly).")
+    seed: int = Field(0, ge=0, description="Root seed; replicate seeds are derived from it.")
+    researchers: int = Field(
+        20_000, ge=100, le=50_000_000, description="Researchers simulated at the start (the model population)."
+    )
+    replicates: int = Field(1, ge=1, le=100_000, description="Replicate runs, each with its own derived seed.")
+
+    @model_validator(mode="after")
+    def _end_after_start(self) -> RunSettings:
+        if self.end <= self.start:
+            raise ValueError(f"run.end ({self.end:%Y-%m}) must come after run.start ({self.start:%Y-%m})")
+        months = (self.end.year - self.start.year) * 12 + self.end.month - self.start.month
+        if months < self.step_months:
+            raise ValueError(f"the run from {self.start:%Y-%m} to {self.end:%Y-%m} is shorter than one step")
+        return self
+
+    @property
+    def steps(self) -> int:
+        """Number of steps from start to end."""
+        months = (self.end.year - self.start.year) * 12 + self.end.month - self.start.month
+        return months // self.step_months
+
+
+class Region(Strict):
+    """A region's own state; the levers that act on it are under ``levers``."""
+
+    name: str = Field(description="Name used in tables and figures.")
+    unplaced_pay_usd: NonNegative = Field(
+        description="Pay (USD/year) of a researcher in the region without a research post (postdoc, between jobs)."
+    )
+    unplaced_impact: float = Field(0.0, description="Research-impact index of having no research post.")
+    visa_friction: NonNegative = Field(
+        0.0, description="Utility cost of working in the region on a temporary visa (non-natives without permanent status)."
+    )
+
+
+class Distribution(Strict):
+    """A normal distribution of a preference weight across researchers."""
+
+    mean: float = Field(description="Mean weight.")
+    sd: NonNegative = Field(0.0, description="Standard deviation across researchers.")
+
+
+class Preferences(Strict):
+    """Weights of the choice utility, drawn per researcher (random coefficients)."""
+
+    pay: Distribution = Field(description="Weight on ln(pay + amortised bonus); pay elasticity of location 1-2 "
+                              "(Moretti & Wilson 2017; Kleven et al. 2014). Drawn values are floored at 0.")
+    impact: Distribution = Field(description="Weight on the research-impact index. Drawn values are floored at 0.")
+    home: Distribution = Field(description="Utility of working in one's origin region.")
+    network: Distribution = Field(description="Weight on ln(1 + co-nationals per 1000 researchers in the region) "
+                                  "(diaspora networks: Beine, Docquier & Ozden 2011). Floored at 0.")
+
+
+class PreferencesOverride(Strict):
+    """Origin-specific preference weights; what is left out comes from ``preferences.default``."""
+
+    pay: Distribution | None = None
+    impact: Distribution | None = None
+    home: Distribution | None = None
+    network: Distribution | None = None
+
+
+class ImpactWeights(Strict):
+    """How the research-impact index of an employer is built from its research environment."""
+
+    compute: NonNegative = Field(0.4, description="Weight on ln(compute per researcher x regional compute access).")
+    funding: NonNegative = Field(0.3, description="Weight on ln(funding per researcher / USD 100k).")
+    peers: NonNegative = Field(0.3, description="Weight on ln(mean staff quality / population median quality).")
+
+
+class PreferenceSettings(Strict):
+    """Preference distributions and the fixed costs of moving."""
+
+    default: Preferences
+    by_origin: dict[str, PreferencesOverride] = Field(
+        default_factory=dict, description="Overrides by origin region."
+    )
+    move_cost_region: NonNegative = Field(description="Utility cost of moving to another region.")
+    move_cost_employer: NonNegative = Field(description="Utility cost of changing employer within a region.")
+    impact_weights: ImpactWeights = Field(default_factory=ImpactWeights)
+
+    def for_origin(self, origin: str) -> Preferences:
+        """Return the preference distributions of researchers from ``origin``."""
+        override = self.by_origin.get(origin)
+        if override is None:
+            return self.default
+        updates = {k: v for k, v in override.model_dump().items() if v is not None}
+        return self.default.model_copy(update={k: getattr(override, k) for k in updates})
+
+
+class ExitSettings(Strict):
+    """Leaving research: a background hazard and a retirement hazard late in careers."""
+
+    hazard_per_year: NonNegative = Field(0.02, le=1.0, description="Yearly probability of leaving research.")
+    retirement_career_age_years: Positive = Field(35.0, description="Career age (years since PhD) of retirement.")
+    retirement_hazard_per_year: NonNegative = Field(0.3, le=1.0, description="Yearly exit probability past it.")
+
+
+class Population(Strict):
+    """The researcher population at the start and the graduates who join it."""
+
+    represents: Positive = Field(
+        description="Real researchers the initial population stands for; scales budgets and programme slots "
+        "to model researchers so results do not depend on run.researchers."
+    )
+    quality_sigma: Positive = Field(1.0, description="Quality is lognormal(0, sigma): heavy-tailed.")
+    top_tier_quantile: Probability = Field(
+        0.8, description="Quality quantile of the top tier (MacroPolo: NeurIPS authors, about the top 20%)."
+    )
+    elite_quantile: Probability = Field(0.99, description="Quality quantile of the elite (oral-presentation authors).")
+    origin_shares: dict[str, NonNegative] = Field(
+        description="Share of researchers by origin at the start; sums to 1 (MacroPolo 2020, EVIDENCE B1)."
+    )
+    initial_location: dict[str, dict[str, NonNegative]] = Field(
+        description="For each origin, the share working in each region at the start; each row sums to 1 "
+        "(MacroPolo 2020, EVIDENCE A1, A3, A4)."
+    )
+    training_location: dict[str, dict[str, NonNegative]] = Field(
+        description="For each origin, the share of new PhD graduates trained in each region; each row sums to 1 "
+        "(EVIDENCE B8, B9)."
+    )
+    career_age_mean_years: Positive = Field(10.0, description="Mean career age (years since PhD) at the start.")
+    exits: ExitSettings = Field(default_factory=ExitSettings)
+    abroad_quality_gain_per_year: NonNegative = Field(
+        0.01, le=1.0, description="Yearly quality gain from experience abroad."
+    )
+    abroad_quality_gain_years: NonNegative = Field(5.0, description="Years abroad over which the gain accrues.")
+
+
+class SearchSettings(Strict):
+    """The search hazard and how many offers a search yields."""
+
+    base_rate_per_year: NonNegative = Field(0.15, description="Yearly search rate of a satisfied researcher.")
+    dissatisfaction: NonNegative = Field(1.0, description="Log-rate increase per utility unit of dissatisfaction.")
+    offers_received: NonNegative = Field(1.5, description="Log-rate increase per unsolicited offer received.")
+    career_age_per_year: NonNegative = Field(0.03, description="Log-rate decrease per year of career age.")
+    tenure_per_year: NonNegative = Field(0.1, description="Log-rate decrease per year of tenure.")
+    offers_per_search: int = Field(3, ge=1, le=20, description="Offers a search draws, from employers with vacancies.")
+    matching_rounds: int = Field(2, ge=1, le=10, description="Rounds of matching; rejected acceptors try again.")
+
+
+class MarketSettings(Strict):
+    """Market-wide settings of pay and networks."""
+
+    pay_quality_elasticity: NonNegative = Field(
+        0.5, description="Pay rises as quality**elasticity (quality 1 = population median)."
+    )
+    bonus_amortisation_years: Positive = Field(4.0, description="Years over which a signing bonus vests.")
+    network_per: Positive = Field(1000.0, description="Co-nationals are counted per this many researchers.")
+    state_funding_position_share: Probability = Field(
+        0.5, description="Share of state funding (beyond the start's) that pays for new positions; "
+        "the rest raises funding per researcher."
+    )
+
+
+Kind = Literal["big_tech", "frontier_lab", "startup", "academia", "state_lab"]
+STATE_BACKED_KINDS = ("academia", "state_lab")
+
+
+class Strategy(Strict):
+    """An employer's adaptive pay strategy."""
+
+    raise_per_step: NonNegative = Field(0.02, le=1.0, description="Pay raise after losing people or leaving slots unfilled.")
+    max_pay_multiplier: float = Field(1.5, ge=1.0, description="Upper bound on the pay multiplier (budget bound).")
+    target_unfilled_share: Probability = Field(0.1, description="Unfilled share of positions it tolerates.")
+
+
+class Employer(Strict):
+    """An employer of researchers (a Mesa agent)."""
+
+    name: str = Field(description="Name used in tables and figures.")
+    region: str = Field(description="Region it is in.")
+    kind: Kind = Field(description="Kind of employer.")
+    weight: Positive = Field(description="Relative size within its region at the start.")
+    selectivity: NonNegative = Field(0.0, description="At the start, staff are drawn with weight x quality**selectivity.")
+    vacancy_share: NonNegative = Field(0.1, le=5.0, description="Open positions at the start, as a share of staff.")
+    capacity_growth_per_year: float = Field(0.0, ge=-0.5, le=2.0, description="Yearly growth of positions.")
+    base_pay_usd: Positive = Field(description="Pay (USD/year) for a researcher of median quality.")
+    compute_per_researcher: Positive = Field(
+        description="Compute per researcher, as an index (1 = a US frontier lab in 2019)."
+    )
+    funding_usd_per_researcher: Positive = Field(description="Research funding per researcher (USD/year), before state funding.")
+    state_backed: bool | None = Field(
+        None, description="Receives its region's state funding; default true for academia and state labs."
+    )
+    strategy: Strategy = Field(default_factory=Strategy)
+
+    @property
+    def receives_state_funding(self) -> bool:
+        """Return whether the region's state funding reaches this employer."""
+        return self.kind in STATE_BACKED_KINDS if self.state_backed is None else self.state_backed
+
+
+class BonusPolicy(Strict):
+    """A signing-bonus policy: who an employer targets and what it offers."""
+
+    budget_usd_m_per_year: NonNegative = Field(description="Value of bonus offers it makes per year (USD million).")
+    bonus_usd: NonNegative = Field(description="Bonus offered to a researcher at the target threshold (USD).")
+    max_usd: NonNegative = Field(description="Largest bonus it offers (USD).")
+    target_quantile: Probability = Field(description="Quality quantile above which it targets researchers.")
+    quality_elasticity: NonNegative = Field(1.0, description="Bonus rises as (quality / threshold)**elasticity.")
+
+    @model_validator(mode="after")
+    def _max_covers_bonus(self) -> BonusPolicy:
+        if self.max_usd < self.bonus_usd:
+            raise ValueError(f"max_usd ({self.max_usd:g}) must be at least bonus_usd ({self.bonus_usd:g})")
+        return self
+
+
+class ReturnProgramme(Strict):
+    """A return-talent programme: packages offered to a region's expatriates."""
+
+    bonus_usd: NonNegative = Field(description="Package value (USD), treated as a signing bonus (EVIDENCE B7).")
+    slots_per_year: NonNegative = Field(description="Packages offered per year (real researchers).")
+    max_career_age_years: NonNegative = Field(12.0, description="Eligible up to this career age (age limit).")
+    min_years_abroad: NonNegative = Field(3.0, description="Eligible after this many years abroad.")
+
+
+class ExitRestriction(Strict):
+    """Share of staff who may not leave their region; a researcher is bound by the larger of the two values."""
+
+    region: dict[str, Scheduled(Probability)] = Field(default_factory=dict, description="Share by region.")
+    employer: dict[str, Scheduled(Probability)] = Field(default_factory=dict, description="Share by employer.")
+
+
+class StateFunding(Strict):
+    """State funding (USD million/year): a region's is shared by its state-backed employers by headcount."""
+
+    region: dict[str, Scheduled(NonNegative)] = Field(default_factory=dict, description="Funding by region.")
+    employer: dict[str, Scheduled(NonNegative)] = Field(default_factory=dict, description="Funding by employer.")
+
+
+class Pipeline(Strict):
+    """New PhD graduates entering research."""
+
+    entry_rate_per_year: Scheduled(NonNegative) = Field(
+        0.08, description="Graduates entering per year, as a share of the current population."
+    )
+    origin_mix: Scheduled(dict[str, NonNegative]) | None = Field(
+        None, description="Origin shares of entering graduates (sum to 1); default population.origin_shares."
+    )
+
+
+class Levers(Strict):
+    """Policy levers. Each value is a plain value or a schedule of ``{from: YYYY-MM, value: ...}`` steps."""
+
+    visa_odds: dict[str, dict[str, Scheduled(Probability)]] = Field(
+        default_factory=dict,
+        description="Destination region -> origin (or 'default') -> probability a visa is granted for a move "
+        "there (H-1B selection rates: EVIDENCE B4). Unlisted: 1. Natives need no visa.",
+    )
+    climate: dict[str, dict[str, Scheduled(NonNegative)]] = Field(
+        default_factory=dict,
+        description="Destination region -> origin (or 'default') -> utility cost of a hostile climate there.",
+    )
+    permanent_residence_years: dict[str, Scheduled(NonNegative)] = Field(
+        default_factory=dict,
+        description="Years in a region after which a non-native has permanent status (no visa friction). Unlisted: never.",
+    )
+    exit_restriction: ExitRestriction = Field(default_factory=ExitRestriction)
+    state_funding_usd_m_per_year: StateFunding = Field(default_factory=StateFunding)
+    return_programme: dict[str, Scheduled(ReturnProgramme)] = Field(
+        default_factory=dict, description="Return programme by region (for that region's expatriates)."
+    )
+    signing_bonus: dict[str, Scheduled(BonusPolicy)] = Field(
+        default_factory=dict, description="Signing-bonus policy by employer. Unlisted employers offer none."
+    )
+    compute_access: dict[str, Scheduled(NonNegative)] = Field(
+        default_factory=dict, description="Multiplier on compute per researcher by region (export controls). Unlisted: 1."
+    )
+    investment_index: dict[str, Scheduled(Positive)] = Field(
+        default_factory=dict,
+        description="Multiplier on private employers' funding per researcher by region (EVIDENCE B3). Unlisted: 1.",
+    )
+    pipeline: Pipeline = Field(default_factory=Pipeline)
+
+
+class Scenario(Strict):
+    """A complete, validated scenario."""
+
+    name: str = Field(description="Short name, used in file names and figure titles.")
+    description: str = Field("", description="Which question the scenario answers.")
+    extends: str | None = Field(None, description="Scenario file this one builds on (path relative to this file).")
+    run: RunSettings
+    regions: dict[str, Region] = Field(description="Regions by id (also the origins).")
+    population: Population
+    preferences: PreferenceSettings
+    search: SearchSettings = Field(default_factory=SearchSettings)
+    market: MarketSettings = Field(default_factory=MarketSettings)
+    employers: dict[str, Employer] = Field(description="Employers by id.")
+    levers: Levers = Field(default_factory=Levers)
+
+    @property
+    def region_ids(self) -> list[str]:
+        """Return region ids in declaration order."""
+        return list(self.regions)
+
+    @property
+    def employer_ids(self) -> list[str]:
+        """Return employer ids in declaration order."""
+        return list(self.employers)
+
+    def with_run(self, **changes: Any) -> Scenario:
+        """Return a copy with run settings changed (validated), e.g. ``with_run(seed=3, researchers=5000)``."""
+        changes = {k: v for k, v in changes.items() if v is not None}
+        if not changes:
+            return self
+        data = self.model_dump(by_alias=True)
+        data["run"].update(changes)
+        return scenario_from_dict(data, source=f"{self.name} (with {', '.join(f'run.{k}' for k in changes)})")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the resolved scenario as plain data (dates as YYYY-MM), loadable by ``scenario_from_dict``."""
+        return _months_to_text(self.model_dump(mode="json", by_alias=True))
+
+
+def _months_to_text(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _months_to_text(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_months_to_text(v) for v in node]
+    if isinstance(node, str) and len(node) == 10 and node[4] == "-" and node[7] == "-" and node.endswith("-01"):
+        try:
+            dt.date.fromisoformat(node)
+        except ValueError:
+            return node
+        return node[:7]
+    return node
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Loading
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Return the validated scenario in ``path``, with what it ``extends:`` merged in.
+
+    Raises:
+        ScenarioError: listing every problem, each naming the file, key path, value and what is allowed.
+    """
+    data, provenance = _read_with_extends(Path(path), ())
+    return _validate(data, provenance, str(path))
+
+
+def scenario_from_dict(data: Mapping[str, Any], source: str = "<scenario>") -> Scenario:
+    """Return the validated scenario described by ``data`` (no ``extends:`` resolution)."""
+    data = dict(data)
+    data.pop("extends", None)
+    return _validate(data, {(): source}, source)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise ScenarioError([Problem(str(path), "", "file not found; check the path (scenarios live in scenarios/)")])
+    if path.is_dir():
+        raise ScenarioError([Problem(str(path), "", "is a folder, not a scenario file")])
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        what = getattr(exc, "problem", None) or str(exc)
+        raise ScenarioError([Problem(str(path), where, f"not valid YAML: {what}")]) from None
+    except UnicodeDecodeError:
+        raise ScenarioError([Problem(str(path), "", "not a text file (UTF-8 YAML expected)")]) from None
+    if data is None:
+        raise ScenarioError([Problem(str(path), "", "file is empty; a scenario needs at least name, run, regions, ...")])
+    if not isinstance(data, dict):
+        raise ScenarioError(
+            [Problem(str(path), "", f"must be a mapping of keys (name:, run:, ...), not a {type(data).__name__}")]
+        )
+    return data
+
+
+Provenance = dict[tuple[Any, ...], str]
+
+
+def _read_with_extends(path: Path, chain: tuple[Path, ...]) -> tuple[dict[str, Any], Provenance]:
+    resolved = path.resolve()
+    if resolved in chain:
+        cycle = " -> ".join(str(p) for p in (*chain, resolved))
+        raise ScenarioError([Problem(str(path), "extends", f"circular extends: {cycle}")])
+    data = _read_yaml(path)
+    own: Provenance = {}
+    _record(data, (), str(path), own)
+    parent_ref = data.get("extends")
+    if parent_ref is None:
+        return data, own
+    if not isinstance(parent_ref, str) or not parent_ref.strip():
+        raise ScenarioError([Problem(str(path), "extends", "must be the path of a scenario file", parent_ref, True)])
+    parent_path = (path.parent / parent_ref).resolve()
+    if not parent_path.exists():
+        raise ScenarioError(
+            [Problem(str(path), "extends", f"no such file {parent_path} (paths are relative to this file)", parent_ref, True)]
+        )
+    parent, provenance = _read_with_extends(parent_path, (*chain, resolved))
+    merged = merge(parent, data)
+    provenance.update(own)
+    return merged, provenance
+
+
+def _record(node: Any, path: tuple[Any, ...], file: str, out: Provenance) -> None:
+    out[path] = file
+    if isinstance(node, dict):
+        for key, value in node.items():
+            _record(value, (*path, key), file, out)
+
+
+def merge(parent: Any, child: Any, in_levers: bool = False) -> Any:
+    """Return ``child`` laid over ``parent``.
+
+    Mappings merge key by key. Under ``levers``, a schedule in the child keeps the parent's steps before
+    the child's first ``from`` month, so a scenario can change a lever "from 2025 on" and nothing else.
+    Everything else in the child replaces the parent's value.
+    """
+    if isinstance(parent, dict) and isinstance(child, dict):
+        out = dict(parent)
+        for key, value in child.items():
+            out[key] = merge(parent[key], value, in_levers or key == "levers") if key in parent else value
+        return out
+    if in_levers and isinstance(child, list) and child and isinstance(child[0], dict) and child[0].get("from"):
+        parent_steps = _as_schedule(parent)
+        first = _month_or_none(child[0].get("from"))
+        if first is not None:
+            kept = [s for s in parent_steps if isinstance(s, dict) and _before(s.get("from"), first)]
+            return kept + child
+    return child
+
+
+def _month_or_none(value: Any) -> dt.date | None:
+    try:
+        return _parse_month(value)
+    except ValueError:
+        return None
+
+
+def _before(value: Any, month: dt.date) -> bool:
+    if value is None:
+        return True
+    parsed = _month_or_none(value)
+    return parsed is not None and parsed < month
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Validation
+
+
+def _validate(data: dict[str, Any], provenance: Provenance, fallback_file: str) -> Scenario:
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(_problems_from_pydantic(exc, data, provenance, fallback_file)) from None
+    problems = [
+        Problem(_file_for(path, provenance, fallback_file), _format_path(path), message, value, has_value)
+        for path, message, value, has_value in check_references(scenario)
+    ]
+    if problems:
+        raise ScenarioError(problems)
+    return scenario
+
+
+def _file_for(path: tuple[Any, ...], provenance: Provenance, fallback: str) -> str:
+    for cut in range(len(path), -1, -1):
+        if path[:cut] in provenance:
+            return provenance[path[:cut]]
+    return fallback
+
+
+def _format_path(path: tuple[Any, ...]) -> str:
+    text = ""
+    for key in path:
+        text += f"[{key}]" if isinstance(key, int) else (f".{key}" if text else str(key))
+    return text
+
+
+def _user_path(loc: tuple[Any, ...], data: Any) -> tuple[tuple[Any, ...], Any, bool]:
+    """Map a pydantic location to the key path the user wrote, with the value found there.
+
+    Pydantic reports plain lever values as step 0 of a schedule, and names generic classes in union
+    branches; both are dropped so the path reads like the YAML.
+    """
+    path: list[Any] = []
+    node: Any = data
+    found = True
+    skip_value = False
+    for key in loc:
+        if isinstance(key, str) and ("[" in key or key in ("function-after", "function-before")):
+            continue
+        if skip_value and key == "value":
+            skip_value = False
+            continue
+        if isinstance(key, int) and not isinstance(node, list):
+            skip_value = True  # a plain value stood where a schedule was expected
+            continue
+        path.append(key)
+        if found and isinstance(node, dict) and key in node:
+            node = node[key]
+        elif found and isinstance(node, list) and isinstance(key, int) and key < len(node):
+            node = node[key]
+        else:
+            found = False
+    return tuple(path), node, found
+
+
+def _problems_from_pydantic(
+    exc: ValidationError, data: dict[str, Any], provenance: Provenance, fallback_file: str
+) -> list[Problem]:
+    problems: list[Problem] = []
+    seen: set[tuple[str, str]] = set()
+    for error in exc.errors():
+        path, value, found = _user_path(tuple(error["loc"]), data)
+        kind = error["type"]
+        if kind == "extra_forbidden":
+            parent = path[:-1]
+            allowed = _allowed_keys(parent)
+            hint = ""
+            close = difflib.get_close_matches(str(path[-1]), allowed, n=1)
+            if close:
+                hint = f"; did you mean '{close[0]}'?"
+            message = f"unknown key '{path[-1]}'{hint} Allowed here: {', '.join(allowed)}" if allowed else (
+                f"unknown key '{path[-1]}'"
+            )
+            problem = Problem(_file_for(path, provenance, fallback_file), _format_path(path), message)
+        elif kind == "missing":
+            problem = Problem(
+                _file_for(path[:-1], provenance, fallback_file), _format_path(path), "required key is missing"
+            )
+        else:
+            message = _allowed_message(error)
+            problem = Problem(_file_for(path, provenance, fallback_file), _format_path(path), message, value, found)
+        key = (problem.path, problem.message)
+        if key not in seen:
+            seen.add(key)
+            problems.append(problem)
+    return problems
+
+
+def _allowed_message(error: Mapping[str, Any]) -> str:
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    if kind == "greater_than_equal":
+        return f"must be at least {ctx.get('ge')}"
+    if kind == "greater_than":
+        return f"must be greater than {ctx.get('gt')}"
+    if kind == "less_than_equal":
+        return f"must be at most {ctx.get('le')}"
+    if kind == "less_than":
+        return f"must be less than {ctx.get('lt')}"
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected')}"
+    if kind in ("float_parsing", "float_type", "int_parsing", "int_type", "int_from_float"):
+        return "must be a number" if kind.startswith("float") else "must be a whole number"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return "must be a mapping of keys"
+    if kind == "list_type":
+        return "must be a list"
+    if kind in ("string_type",):
+        return "must be text"
+    if kind in ("bool_type", "bool_parsing"):
+        return "must be true or false"
+    if kind == "value_error":
+        return str(ctx.get("error", error["msg"]))
+    return str(error["msg"])
+
+
+def _allowed_keys(parent: tuple[Any, ...]) -> list[str]:
+    """Return the keys a model at ``parent`` accepts (by walking the schema along the path)."""
+    model: Any = Scenario
+    for key in parent:
+        model = _field_type(model, key)
+        if model is None:
+            return []
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return [f.alias or name for name, f in model.model_fields.items()]
+    return []
+
+
+def _field_type(model: Any, key: Any) -> Any:
+    import typing
+
+    def unwrap(tp: Any) -> Any:
+        origin = typing.get_origin(tp)
+        if origin is typing.Annotated:
+            return unwrap(typing.get_args(tp)[0])
+        if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+            args = [a for a in typing.get_args(tp) if a is not type(None)]
+            return unwrap(args[0]) if len(args) == 1 else tp
+        return tp
+
+    model = unwrap(model)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        for name, field in model.model_fields.items():
+            if key in (name, field.alias):
+                return unwrap(field.annotation)
+        return None
+    origin = typing.get_origin(model)
+    if origin in (dict, list):
+        return unwrap(typing.get_args(model)[-1])
+    return None
+
+
+def _close(name: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(name, options, n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def check_references(scenario: Scenario) -> Iterator[tuple[tuple[Any, ...], str, Any, bool]]:
+    """Yield (key path, message, value, has_value) for each cross-field problem.
+
+    These protect the model from names that point nowhere, shares that do not add up and schedules that
+    leave the start of the run without a value.
+    """
+    regions = scenario.region_ids
+    employers = scenario.employer_ids
+    region_list = ", ".join(regions)
+
+    def region_keys(mapping: Mapping[str, Any], path: tuple[Any, ...], allow_default: bool = False):
+        for key in mapping:
+            if key in regions or (allow_default and key == DEFAULT_KEY):
+                continue
+            extra = " or 'default'" if allow_default else ""
+            yield (*path, key), f"unknown region '{key}'{_close(key, regions)} Regions: {region_list}{extra}", key, True
+
+    def employer_keys(mapping: Mapping[str, Any], path: tuple[Any, ...]):
+        for key in mapping:
+            if key not in employers:
+                yield (*path, key), f"unknown employer '{key}'{_close(key, employers)} Employers: {', '.join(employers)}", key, True
+
+    def shares(mapping: Mapping[str, float], path: tuple[Any, ...]):
+        yield from region_keys(mapping, path)
+        total = sum(mapping.values())
+        if not math.isclose(total, 1.0, abs_tol=SHARE_TOLERANCE):
+            yield path, f"shares must sum to 1 (within {SHARE_TOLERANCE}); they sum to {total:.4f}", dict(mapping), True
+
+    if not regions:
+        yield ("regions",), "at least one region is required", None, False
+    for emp_id, employer in scenario.employers.items():
+        if employer.region not in regions:
+            yield ("employers", emp_id, "region"), (
+                f"unknown region '{employer.region}'{_close(employer.region, regions)} Regions: {region_list}"
+            ), employer.region, True
+    for region in regions:
+        if not any(e.region == region for e in scenario.employers.values()):
+            yield ("employers",), f"region '{region}' has no employer; add at least one", None, False
+
+    pop = scenario.population
+    if pop.elite_quantile <= pop.top_tier_quantile:
+        yield ("population", "elite_quantile"), (
+            f"must be above top_tier_quantile ({pop.top_tier_quantile})"
+        ), pop.elite_quantile, True
+    yield from shares(pop.origin_shares, ("population", "origin_shares"))
+    for table in ("initial_location", "training_location"):
+        rows = getattr(pop, table)
+        yield from region_keys(rows, ("population", table))
+        for origin, row in rows.items():
+            yield from shares(row, ("population", table, origin))
+        for origin, share in pop.origin_shares.items():
+            if share > 0 and origin in regions and origin not in rows:
+                yield ("population", table), f"no row for origin '{origin}'; give its shares by region", None, False
+
+    yield from region_keys(scenario.preferences.by_origin, ("preferences", "by_origin"))
+
+    levers = scenario.levers
+    for name in ("visa_odds", "climate"):
+        table = getattr(levers, name)
+        yield from region_keys(table, ("levers", name))
+        for dest, row in table.items():
+            yield from region_keys(row, ("levers", name, dest), allow_default=True)
+    for name in ("permanent_residence_years", "compute_access", "investment_index", "return_programme"):
+        yield from region_keys(getattr(levers, name), ("levers", name))
+    for name in ("exit_restriction", "state_funding_usd_m_per_year"):
+        lever = getattr(levers, name)
+        yield from region_keys(lever.region, ("levers", name, "region"))
+        yield from employer_keys(lever.employer, ("levers", name, "employer"))
+    yield from employer_keys(levers.signing_bonus, ("levers", "signing_bonus"))
+    if levers.pipeline.origin_mix is not None:
+        for i, step in enumerate(levers.pipeline.origin_mix):
+            yield from shares(step.value, ("levers", "pipeline", "origin_mix", i, "value"))
+
+    for path, schedule in _schedules(levers, ("levers",)):
+        yield from _check_schedule(schedule, path, scenario.run.start)
+
+
+def _schedules(node: Any, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], list[Step[Any]]]]:
+    if isinstance(node, list) and node and isinstance(node[0], Step):
+        yield path, node
+    elif isinstance(node, BaseModel):
+        for name in type(node).model_fields:
+            yield from _schedules(getattr(node, name), (*path, name))
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield from _schedules(value, (*path, key))
+
+
+def _check_schedule(schedule: list[Step[Any]], path: tuple[Any, ...], start: dt.date):
+    previous: dt.date | None = None
+    for i, step in enumerate(schedule):
+        if step.start is None:
+            if i > 0:
+                yield (*path, i, "from"), "only the first step may leave out 'from'", None, False
+            continue
+        if previous is not None and step.start <= previous:
+            yield (*path, i, "from"), (
+                f"steps must be in time order; {step.start:%Y-%m} does not come after {previous:%Y-%m}"
+            ), f"{step.start:%Y-%m}", True
+        previous = step.start
+    first = schedule[0].start
+    if first is not None and first > start:
+        yield (*path, 0, "from"), (
+            f"no value before {first:%Y-%m} but the run starts {start:%Y-%m}; start the schedule at "
+            f"{start:%Y-%m} or earlier, or give a plain value"
+        ), f"{first:%Y-%m}", True
