@@ -187,31 +187,34 @@ class TalentModel(mesa.Model):
         regions = self.region_ids
         r = self.n_regions
 
-        def by_region(table, default: float) -> np.ndarray:
-            return np.array([value_at(table[k], month) if k in table else default for k in regions], dtype=float)
+        def by_region(table, default):
+            return np.array([value_at(table[k], month, default) if k in table else default for k in regions], dtype=float)
 
         def by_origin(table, default: float) -> np.ndarray:
             out = np.full((r, r), default)
             for d, dest in enumerate(regions):
                 row = table.get(dest, {})
-                fallback = value_at(row[DEFAULT_KEY], month) if DEFAULT_KEY in row else default
+                fallback = value_at(row[DEFAULT_KEY], month, default) if DEFAULT_KEY in row else default
                 for o, origin in enumerate(regions):
-                    out[d, o] = value_at(row[origin], month) if origin in row else fallback
+                    out[d, o] = value_at(row[origin], month, fallback) if origin in row else fallback
             return out
 
-        def by_employer(table, default: float) -> np.ndarray:
+        def by_employer(table, default):
             return np.array(
-                [value_at(table[k], month) if k in table else default for k in self.employer_ids], dtype=float
+                [value_at(table[k], month, default) if k in table else default for k in self.employer_ids], dtype=float
             )
+
+        def policies(table, keys):
+            return [value_at(table[k], month) if k in table else None for k in keys]
 
         visa = by_origin(levers.visa_odds, 1.0)
         np.fill_diagonal(visa, 1.0)  # natives need no visa
         pipeline = levers.pipeline
-        if pipeline.origin_mix is None:
-            mix = self.config.population.origin_shares
-        else:
-            mix = value_at(pipeline.origin_mix, month)
+        mix = self.config.population.origin_shares
+        if pipeline.origin_mix is not None:
+            mix = value_at(pipeline.origin_mix, month, mix)
         origin_mix = np.array([mix.get(k, 0.0) for k in regions])
+        entry_rate = value_at(pipeline.entry_rate_per_year, month, 0.0)
         return Levers(
             visa_odds=visa,
             climate=by_origin(levers.climate, 0.0),
@@ -220,16 +223,11 @@ class TalentModel(mesa.Model):
             bound_employer=by_employer(levers.exit_restriction.employer, 0.0),
             state_funding_region_usd=by_region(levers.state_funding_usd_m_per_year.region, 0.0) * 1e6,
             state_funding_employer_usd=by_employer(levers.state_funding_usd_m_per_year.employer, 0.0) * 1e6,
-            return_programme=[
-                value_at(levers.return_programme[k], month) if k in levers.return_programme else None for k in regions
-            ],
-            signing_bonus=[
-                value_at(levers.signing_bonus[k], month) if k in levers.signing_bonus else None
-                for k in self.employer_ids
-            ],
+            return_programme=policies(levers.return_programme, regions),
+            signing_bonus=policies(levers.signing_bonus, self.employer_ids),
             compute_access=by_region(levers.compute_access, 1.0),
             investment=by_region(levers.investment_index, 1.0),
-            entry_rate=float(value_at(pipeline.entry_rate_per_year, month)),
+            entry_rate=float(entry_rate),
             origin_mix=origin_mix / origin_mix.sum(),
         )
 
@@ -353,13 +351,7 @@ class TalentModel(mesa.Model):
         searching = self.streams["search"].random(len(pop)) < p
         searchers = np.flatnonzero(searching)
 
-        parts = [targeted.take(searching[targeted.researcher])]
-        vacancies = self.market.vacancies
-        if vacancies.sum() > 0 and len(searchers):
-            k = cfg.offers_per_search
-            who = np.repeat(searchers, k)
-            employer = self.streams["vacancy_offers"].choice(len(vacancies), size=len(who), p=vacancies / vacancies.sum())
-            parts.append(self._offers(who, employer, np.zeros(len(who)), OfferKind.VACANCY))
+        parts = [targeted.take(searching[targeted.researcher]), *self.vacancy_offers(searchers)]
         offers = Offers.concat(parts)
         offers = offers.take(self.feasible(offers))
         stay = Offers(
@@ -372,6 +364,25 @@ class TalentModel(mesa.Model):
         offers = Offers.concat([stay, offers])
         offers.score = self.utility(offers) + self.streams["choice"].gumbel(size=len(offers))
         return offers
+
+    def vacancy_offers(self, searchers: np.ndarray) -> list[Offers]:
+        """Return ``search.offers_per_search`` offers per searcher, drawn from employers in proportion to their
+        vacancies, those in the searcher's own region weighted by ``search.local_weight``."""
+        vacancies = self.market.vacancies.astype(float)
+        if vacancies.sum() <= 0 or not len(searchers):
+            return []
+        cfg = self.config.search
+        rng = self.streams["vacancy_offers"]
+        here = self.population.region[searchers]
+        out = []
+        for region in range(self.n_regions):
+            who = np.repeat(searchers[here == region], cfg.offers_per_search)
+            if not len(who):
+                continue
+            weight = vacancies * np.where(self.employer_region == region, cfg.local_weight, 1.0)
+            employer = rng.choice(len(weight), size=len(who), p=weight / weight.sum())
+            out.append(self._offers(who, employer, np.zeros(len(who)), OfferKind.VACANCY))
+        return out
 
     def feasible(self, offers: Offers) -> np.ndarray:
         """Return which offers can be taken: open positions, visa lotteries won, no exit restriction."""

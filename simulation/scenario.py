@@ -115,9 +115,12 @@ def Scheduled(tp: Any) -> Any:  # noqa: N802 - reads as a type
     return Annotated[list[Step[tp]], BeforeValidator(_as_schedule)]
 
 
-def value_at(schedule: list[Step[Any]], month: dt.date) -> Any:
-    """Return the value of a lever schedule in force at ``month``."""
-    current = schedule[0].value
+def value_at(schedule: list[Step[Any]], month: dt.date, default: Any = None) -> Any:
+    """Return the value of a lever schedule in force at ``month``.
+
+    Before the first step's ``from`` month, the lever has ``default``: its value when not listed.
+    """
+    current = default
     for step in schedule:
         if step.start is None or step.start <= month:
             current = step.value
@@ -274,6 +277,10 @@ class SearchSettings(Strict):
     career_age_per_year: NonNegative = Field(0.03, description="Log-rate decrease per year of career age.")
     tenure_per_year: NonNegative = Field(0.1, description="Log-rate decrease per year of tenure.")
     offers_per_search: int = Field(3, ge=1, le=20, description="Offers a search draws, from employers with vacancies.")
+    local_weight: float = Field(
+        1.0, ge=1.0, description="Vacancies in the searcher's own region weigh this many times more when offers "
+        "are drawn (search is mostly local; 1 = no preference)."
+    )
     matching_rounds: int = Field(2, ge=1, le=10, description="Rounds of matching; rejected acceptors try again.")
 
 
@@ -372,7 +379,7 @@ class Pipeline(Strict):
     """New PhD graduates entering research."""
 
     entry_rate_per_year: Scheduled(NonNegative) = Field(
-        0.08, description="Graduates entering per year, as a share of the current population."
+        0.08, validate_default=True, description="Graduates entering per year, as a share of the current population."
     )
     origin_mix: Scheduled(dict[str, NonNegative]) | None = Field(
         None, description="Origin shares of entering graduates (sum to 1); default population.origin_shares."
@@ -816,7 +823,7 @@ def check_references(scenario: Scenario) -> Iterator[tuple[tuple[Any, ...], str,
             yield from shares(step.value, ("levers", "pipeline", "origin_mix", i, "value"))
 
     for path, schedule in _schedules(levers, ("levers",)):
-        yield from _check_schedule(schedule, path, scenario.run.start)
+        yield from _check_schedule(schedule, path)
 
 
 def _schedules(node: Any, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], list[Step[Any]]]]:
@@ -830,7 +837,7 @@ def _schedules(node: Any, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ..
             yield from _schedules(value, (*path, key))
 
 
-def _check_schedule(schedule: list[Step[Any]], path: tuple[Any, ...], start: dt.date):
+def _check_schedule(schedule: list[Step[Any]], path: tuple[Any, ...]):
     previous: dt.date | None = None
     for i, step in enumerate(schedule):
         if step.start is None:
@@ -842,12 +849,6 @@ def _check_schedule(schedule: list[Step[Any]], path: tuple[Any, ...], start: dt.
                 f"steps must be in time order; {step.start:%Y-%m} does not come after {previous:%Y-%m}"
             ), f"{step.start:%Y-%m}", True
         previous = step.start
-    first = schedule[0].start
-    if first is not None and first > start:
-        yield (*path, 0, "from"), (
-            f"no value before {first:%Y-%m} but the run starts {start:%Y-%m}; start the schedule at "
-            f"{start:%Y-%m} or earlier, or give a plain value"
-        ), f"{first:%Y-%m}", True
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -1,0 +1,399 @@
+"""Benchmark talentsim: researcher-steps per second and peak memory, and the column vs agent-by-agent ratio.
+
+    python benchmarks/bench_model.py [--sizes 10k,100k,1M] [--steps 64] [--choice-sizes 10k,100k] [--json OUT]
+
+Two measurements, each size in a fresh Python process pinned to one core (with OpenMP/BLAS threads set
+to 1), so peak resident memory is that size's own:
+
+* Whole model: the baseline scenario with ``run.researchers`` set to each size and ``run.end`` set so the
+  run has exactly ``--steps`` steps; model construction and the steps (all eight phases) are timed apart.
+  Researcher-steps count the researchers alive at the start of each step (the population grows as
+  graduates enter), so researcher-steps/s is the work done per second.
+* Choice step: after a few warm-up steps, the same step's ``post_offers``, ``search`` and ``choose`` are timed
+  on the ``TalentModel`` (column operations) and on ``benchmarks/agent_by_agent.py`` (one ``mesa.Agent`` per
+  researcher, ``AgentSet.shuffle_do("step")``) for the same researchers; the ratio is column speed over
+  agent speed. Both versions are checked to give the same choice shares within sampling error.
+
+See benchmarks/README.md for the targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BASELINE = ROOT / "scenarios" / "baseline.yaml"
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+PHASES = (
+    "apply_policy_schedule", "enter_and_exit", "post_offers", "search", "feasible", "utility", "choose", "match",
+    "update", "observe",
+)  # fmt: skip
+SUBPHASES = {"feasible", "utility"}  # timed inside search
+
+# Targets on one core (the project's issue 2, item 7).
+TARGET_SIZE = 1_000_000
+TARGET_SECONDS = 30.0
+TARGET_PEAK_MB = 3 * 1024
+TARGET_RATIO = 20.0
+
+
+def parse_size(text: str) -> int:
+    """Return a researcher count from ``10000``, ``10k``, ``1.5M`` or ``1_000_000``."""
+    match = re.fullmatch(r"\s*([0-9][0-9_]*(?:\.[0-9]+)?)\s*([kKmM]?)\s*", text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"not a researcher count: {text!r} (e.g. 10000, 10k, 1M)")
+    value = float(match.group(1).replace("_", "")) * {"": 1, "k": 1e3, "m": 1e6}[match.group(2).lower()]
+    return int(round(value))
+
+
+def parse_sizes(text: str) -> list[int]:
+    """Return the researcher counts of a comma-separated list (empty: none)."""
+    return [parse_size(part) for part in text.split(",") if part.strip()]
+
+
+def peak_rss_mb() -> float:
+    """Return this process's peak resident set size so far, in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Measurements, each run in its own child process
+
+
+def scenario_for(path: str, researchers: int, steps: int):
+    """Return the scenario at ``path`` with ``researchers`` and an end date giving exactly ``steps`` steps."""
+    from simulation import load_scenario
+    from simulation.model import add_months
+
+    scenario = load_scenario(path)
+    end = add_months(scenario.run.start, steps * scenario.run.step_months)
+    scenario = scenario.with_run(researchers=researchers, end=f"{end:%Y-%m}", replicates=1)
+    if scenario.run.steps != steps:
+        raise SystemExit(f"expected {steps} steps, the scenario has {scenario.run.steps}")
+    return scenario
+
+
+def time_phases(model) -> dict[str, float]:
+    """Wrap the model's phase methods so each call adds its wall time to the returned dict (seconds)."""
+    spent = dict.fromkeys(PHASES, 0.0)
+
+    def timed(name, method):
+        def wrapper(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                spent[name] += time.perf_counter() - started
+
+        return wrapper
+
+    for name in PHASES:
+        setattr(model, name, timed(name, getattr(model, name)))
+    return spent
+
+
+def measure_model(scenario_path: str, researchers: int, steps: int) -> dict:
+    """Return build and step times, researcher-steps and peak memory of one run."""
+    import numpy as np
+
+    from simulation.model import TalentModel
+
+    rss_imported = peak_rss_mb()
+    scenario = scenario_for(scenario_path, researchers, steps)
+    started = time.perf_counter()
+    model = TalentModel(scenario)
+    built = time.perf_counter()
+    phases = time_phases(model)
+    researcher_steps = 0
+    while model.running:
+        researcher_steps += len(model.population)
+        model.step()
+    finished = time.perf_counter()
+    wall = finished - built
+    return {
+        "researchers": researchers,
+        "steps": model.step_count,
+        "build_seconds": built - started,
+        "step_seconds": wall,
+        "researcher_steps": researcher_steps,
+        "researcher_steps_per_second": researcher_steps / wall,
+        "nominal_researcher_steps_per_second": researchers * steps / wall,
+        "final_population": len(model.population),
+        "population_mib": model.population.nbytes / 2**20,
+        "peak_rss_mib": peak_rss_mb(),
+        "rss_after_imports_mib": rss_imported,
+        "phase_seconds": phases,
+        "checksum": int(np.asarray(model.recorder.stocks).sum()),
+    }
+
+
+def measure_choice(scenario_path: str, researchers: int, warmup: int, repeats: int) -> dict:
+    """Return the time of one choice step done by the column code and by the agent-by-agent model."""
+    import agent_by_agent as abm
+
+    from simulation.model import TalentModel
+
+    scenario = scenario_for(scenario_path, researchers, warmup + 1)
+    talent = TalentModel(scenario)
+    for _ in range(warmup):
+        talent.step()
+    # The state the choice step sees: this step's levers, entrants and exits applied.
+    talent.step_count += 1
+    talent.apply_policy_schedule()
+    talent.enter_and_exit()
+    n = len(talent.population)
+
+    column_times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        offers = talent.search(talent.post_offers())
+        chosen = talent.choose(offers)
+        column_times.append(time.perf_counter() - started)
+    column_counts = abm.column_outcomes(talent, offers, chosen)
+    alternatives = len(offers)
+
+    started = time.perf_counter()
+    agents = abm.AgentChoiceModel(talent, seed=scenario.run.seed + 1)
+    agent_build = time.perf_counter() - started
+    agents.read_market()
+    utility_gap = abm.max_utility_difference(talent, agents, offers)
+    agent_times = []
+    agent_counts = {"researchers": 0, "searched": 0, "moved": 0, "changed_region": 0}
+    for _ in range(repeats):
+        started = time.perf_counter()
+        agents.step()
+        agent_times.append(time.perf_counter() - started)
+        for key, value in abm.agent_outcomes(agents).items():
+            agent_counts[key] += value
+    agent_counts = {key: value / repeats for key, value in agent_counts.items()}
+
+    column = statistics.median(column_times)
+    agent = statistics.median(agent_times)
+    return {
+        "researchers": n,
+        "requested_researchers": researchers,
+        "warmup_steps": warmup,
+        "repeats": repeats,
+        "alternatives": alternatives,
+        "column_seconds": column,
+        "agent_seconds": agent,
+        "column_researcher_steps_per_second": n / column,
+        "agent_researcher_steps_per_second": n / agent,
+        "ratio": agent / column,
+        "agent_build_seconds": agent_build,
+        "max_utility_gap": utility_gap,
+        "outcomes": abm.compare_outcomes(column_counts, agent_counts),
+        "peak_rss_mib": peak_rss_mb(),
+    }
+
+
+def child(spec: dict) -> None:
+    """Run one measurement in this process (pinned to one core) and print its result as JSON."""
+    os.sched_setaffinity(0, {spec["cpu"]})
+    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    if spec["kind"] == "model":
+        result = measure_model(spec["scenario"], spec["researchers"], spec["steps"])
+    else:
+        result = measure_choice(spec["scenario"], spec["researchers"], spec["warmup"], spec["repeats"])
+    print("RESULT " + json.dumps(result))
+
+
+def in_child_process(spec: dict) -> dict:
+    """Return the result of ``spec`` measured in a fresh Python process."""
+    env = dict(os.environ, **dict.fromkeys(THREAD_VARIABLES, "1"))
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", json.dumps(spec)], env=env, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr)
+        raise SystemExit(f"measurement {spec} failed with exit code {done.returncode}")
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Report
+
+
+def environment(cpu: int) -> dict:
+    """Return what the figures depend on: machine, interpreter and package versions."""
+    from importlib import metadata
+
+    cpu_model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = {}
+    for name in ("talentsim", "numpy", "mesa"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return {
+        "cpu": cpu,
+        "cpu_model": cpu_model,
+        "cores_available": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": versions,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def print_report(report: dict) -> None:
+    """Print the measurements as tables, then the targets."""
+    env = report["environment"]
+    packages = ", ".join(f"{k} {v}" for k, v in env["packages"].items())
+    print(f"talentsim benchmark: {report['scenario']}, {report['steps']} steps; one core (cpu {env['cpu']}, "
+          f"{env['cpu_model']})")
+    print(f"Python {env['python']}, {packages}")
+
+    if report["model"]:
+        print(f"\nWhole model, {report['steps']} steps (all eight phases), one fresh process per size")
+        header = ("researchers", "build s", f"{report['steps']} steps s", "final pop.", "researcher-steps/s",
+                  "nominal rs/s", "peak RSS MB")  # fmt: skip
+        print("  ".join(f"{h:>18}" if i == 4 else f"{h:>12}" for i, h in enumerate(header)))
+        for row in report["model"]:
+            print(
+                f"{row['researchers']:>12,}  {row['build_seconds']:>12.2f}  {row['step_seconds']:>12.2f}  "
+                f"{row['final_population']:>12,}  {row['researcher_steps_per_second']:>18,.0f}  "
+                f"{row['nominal_researcher_steps_per_second']:>12,.0f}  {row['peak_rss_mib']:>12.0f}"
+            )
+        print("  researcher-steps count the researchers alive at each step; nominal = researchers x steps.")
+        print(f"  peak RSS includes the interpreter and imports ({report['model'][0]['rss_after_imports_mib']:.0f} MB).")
+        if report.get("show_phases"):
+            largest = report["model"][-1]
+            print(f"\n  Phases at {largest['researchers']:,} researchers (s over the run; feasible and utility are "
+                  "inside search)")
+            for name, seconds in largest["phase_seconds"].items():
+                share = seconds / largest["step_seconds"]
+                print(f"  {'  ' if name in SUBPHASES else ''}{name:<24}{seconds:>8.2f}  {share:>6.1%}")
+
+    if report["choice"]:
+        print("\nChoice step (post_offers + search + choose) vs agent by agent (mesa.Agent per researcher, "
+              "AgentSet.shuffle_do)")
+        header = ("researchers", "column s", "agent s", "column rs/s", "agent rs/s", "ratio", "agent build s")
+        print("  ".join(f"{h:>12}" for h in header))
+        for row in report["choice"]:
+            print(
+                f"{row['researchers']:>12,}  {row['column_seconds']:>12.4f}  {row['agent_seconds']:>12.4f}  "
+                f"{row['column_researcher_steps_per_second']:>12,.0f}  "
+                f"{row['agent_researcher_steps_per_second']:>12,.0f}  {row['ratio']:>11.1f}x  "
+                f"{row['agent_build_seconds']:>12.2f}"
+            )
+        for row in report["choice"]:
+            shares = "; ".join(
+                f"{key} {v['column_share']:.2%} vs {v['agent_share']:.2%} (z {v['z']:+.1f})"
+                for key, v in row["outcomes"].items()
+            )
+            print(f"  same step at {row['researchers']:,}: utility gap {row['max_utility_gap']:.1e}; {shares}")
+        print(f"  median of {report['choice'][0]['repeats']} repeats, after {report['choice'][0]['warmup_steps']} "
+              "warm-up steps; ratio = agent time / column time.")
+
+    print("\nTargets (one core)")
+    for target in report["targets"]:
+        print(f"  {'met   ' if target['met'] else 'MISSED'}  {target['name']}: {target['measured']}")
+
+
+def targets(report: dict) -> list[dict]:
+    """Return the targets that this report's sizes can check, with the measured value and whether it is met."""
+    out = []
+    for row in report["model"]:
+        if row["researchers"] == TARGET_SIZE and report["steps"] == 64:
+            out.append({
+                "name": f"{TARGET_SIZE:,} researchers x 64 steps within {TARGET_SECONDS:.0f} s",
+                "measured": f"{row['step_seconds']:.1f} s (+ {row['build_seconds']:.1f} s to build)",
+                "met": row["step_seconds"] <= TARGET_SECONDS,
+            })
+            out.append({
+                "name": f"peak memory within {TARGET_PEAK_MB / 1024:.0f} GB at {TARGET_SIZE:,}",
+                "measured": f"{row['peak_rss_mib']:.0f} MB",
+                "met": row["peak_rss_mib"] <= TARGET_PEAK_MB,
+            })
+    if report["choice"]:
+        worst = min(row["ratio"] for row in report["choice"])
+        out.append({
+            "name": f"choice step at least {TARGET_RATIO:.0f}x faster than agent by agent",
+            "measured": ", ".join(f"{row['ratio']:.1f}x at {row['researchers']:,}" for row in report["choice"]),
+            "met": worst >= TARGET_RATIO,
+        })
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Benchmark talentsim: researcher-steps/s, peak memory, and the ratio against an "
+        "agent-by-agent Mesa version of the choice step.",
+    )
+    parser.add_argument("--sizes", type=parse_sizes, default=parse_sizes("10k,100k,1M"),
+                        help="researcher counts of whole-model runs (default: 10k,100k,1M)")
+    parser.add_argument("--steps", type=int, default=64, help="steps per whole-model run (default: 64)")
+    parser.add_argument("--choice-sizes", type=parse_sizes, default=parse_sizes("10k,100k"),
+                        help="researcher counts of the column vs agent comparison (default: 10k,100k; '' skips it)")
+    parser.add_argument("--repeats", type=int, default=5, help="choice-step repeats; the median is reported")
+    parser.add_argument("--warmup", type=int, default=4, help="steps run before the choice step is timed")
+    parser.add_argument("--scenario", default=str(BASELINE), help="scenario file (default: scenarios/baseline.yaml)")
+    parser.add_argument("--cpu", type=int, default=None, help="core to pin to (default: the first allowed)")
+    parser.add_argument("--phases", action="store_true", help="print the time of each phase at the largest size")
+    parser.add_argument("--json", metavar="OUT", help="also write the measurements to this JSON file")
+    parser.add_argument("--strict", action="store_true", help="exit with status 1 if a target is missed")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.child:
+        child(json.loads(args.child))
+        return 0
+    if args.steps < 1 or args.repeats < 1 or args.warmup < 0:
+        parser.error("--steps and --repeats must be at least 1, --warmup at least 0")
+
+    cpu = min(os.sched_getaffinity(0)) if args.cpu is None else args.cpu
+    scenario = str(Path(args.scenario).resolve())
+    model_rows = []
+    for n in args.sizes:
+        print(f"whole model, {n:,} researchers ...", file=sys.stderr, flush=True)
+        model_rows.append(in_child_process(
+            {"kind": "model", "scenario": scenario, "researchers": n, "steps": args.steps, "cpu": cpu}
+        ))
+    choice_rows = []
+    for n in args.choice_sizes:
+        print(f"choice step, {n:,} researchers ...", file=sys.stderr, flush=True)
+        choice_rows.append(in_child_process(
+            {"kind": "choice", "scenario": scenario, "researchers": n, "warmup": args.warmup,
+             "repeats": args.repeats, "cpu": cpu}
+        ))
+
+    report = {
+        "scenario": os.path.relpath(scenario, ROOT) if scenario.startswith(str(ROOT)) else scenario,
+        "steps": args.steps,
+        "environment": environment(cpu),
+        "model": model_rows,
+        "choice": choice_rows,
+        "show_phases": args.phases,
+    }
+    report["targets"] = targets(report)
+    print_report(report)
+    if args.json:
+        report.pop("show_phases")
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+        print(f"\nwrote {args.json}")
+    missed = [t for t in report["targets"] if not t["met"]]
+    return 1 if args.strict and missed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
