@@ -36,12 +36,15 @@ class Employer(mesa.Agent):
         self.arrivals = 0
         self.departures = 0
 
-    def set_positions(self, years_elapsed: float, scale: float, state_positions_usd: float) -> None:
-        """Set positions from organic growth plus what state funding pays for (model researchers)."""
-        grown = self.base_positions * math.exp(self.spec.capacity_growth_per_year * years_elapsed)
+    def grow(self, extra_rate_per_year: float, years: float) -> None:
+        """Grow positions at the employer's own yearly rate plus ``extra_rate_per_year`` for ``years``."""
+        self.base_positions *= math.exp((self.spec.capacity_growth_per_year + extra_rate_per_year) * years)
+
+    def set_positions(self, scale: float, state_positions_usd: float) -> None:
+        """Set positions: grown positions plus those state funding pays for (in model researchers)."""
         cost_per_position = self.spec.base_pay_usd + self.spec.funding_usd_per_researcher
         funded = state_positions_usd / cost_per_position / scale
-        self.positions = int(round(grown + funded))
+        self.positions = max(0, int(round(self.base_positions + funded)))
 
     def adapt(self) -> None:
         """Raise pay after losing people or leaving too many positions unfilled; otherwise relax toward 1."""

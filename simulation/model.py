@@ -85,6 +85,7 @@ class Levers:
     bound_employer: np.ndarray
     state_funding_region_usd: np.ndarray
     state_funding_employer_usd: np.ndarray
+    capacity_growth: np.ndarray  # extra yearly growth of positions by employer
     return_programme: list[ReturnProgramme | None]
     signing_bonus: list[BonusPolicy | None]
     compute_access: np.ndarray
@@ -223,6 +224,8 @@ class TalentModel(mesa.Model):
             bound_employer=by_employer(levers.exit_restriction.employer, 0.0),
             state_funding_region_usd=by_region(levers.state_funding_usd_m_per_year.region, 0.0) * 1e6,
             state_funding_employer_usd=by_employer(levers.state_funding_usd_m_per_year.employer, 0.0) * 1e6,
+            capacity_growth=by_region(levers.capacity_growth_per_year.region, 0.0)[self.employer_region]
+            + by_employer(levers.capacity_growth_per_year.employer, 0.0),
             return_programme=policies(levers.return_programme, regions),
             signing_bonus=policies(levers.signing_bonus, self.employer_ids),
             compute_access=by_region(levers.compute_access, 1.0),
@@ -240,6 +243,7 @@ class TalentModel(mesa.Model):
         yearly = np.where(
             pop.career_age >= exits.retirement_career_age_years, exits.retirement_hazard_per_year, exits.hazard_per_year
         )
+        yearly = np.where(pop.employer < 0, np.maximum(yearly, exits.unplaced_hazard_per_year), yearly)
         leaving = self.streams["exit"].random(len(pop)) < 1.0 - (1.0 - yearly) ** self.years_per_step
         exit_code = np.full(int(leaving.sum()), self.n_regions)
         self.recorder.flows_at(self.step_count, pop.region[leaving], exit_code, pop.origin[leaving])
@@ -260,12 +264,12 @@ class TalentModel(mesa.Model):
         """Open positions; make signing-bonus offers to targeted stars and return-programme packages."""
         headcount = self.headcounts()
         state_funding = self.state_funding_by_employer(headcount)
-        years = self.step_count * self.years_per_step
         share = self.config.market.state_funding_position_share
         for employer in self.employers:
             employer.state_funding_usd = state_funding[employer.index]
             extra = (state_funding[employer.index] - self.initial_state_funding[employer.index]) * share
-            employer.set_positions(years, self.scale, extra)
+            employer.grow(self.levers.capacity_growth[employer.index], self.years_per_step)
+            employer.set_positions(self.scale, extra)
         self.thresholds = self.quality_thresholds()
         self.market = self.employer_arrays(headcount)
         return Offers.concat([*self.bonus_offers(), *self.return_offers()])

@@ -12,13 +12,27 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import math
+import os
+import types
+import typing
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
+import annotated_types
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
 
 __all__ = [
     "Problem",
@@ -54,14 +68,35 @@ class Problem:
 
 
 class ScenarioError(ValueError):
-    """A scenario file that cannot be used; ``problems`` lists every problem found."""
+    """A scenario file that cannot be used; ``problems`` lists every problem found.
 
-    def __init__(self, problems: list[Problem]):
+    ``checks_pending`` is true when the problems are of form (keys, types, ranges) and the checks of names,
+    shares and schedules, which need a well-formed scenario, have not run yet.
+    """
+
+    def __init__(self, problems: list[Problem], checks_pending: bool = False):
         self.problems = problems
+        self.checks_pending = checks_pending
         super().__init__("\n".join(str(p) for p in problems))
 
 
+class FieldProblem(ValueError):
+    """Raised by a validator when a problem belongs to one key (``key``, a path below the section checked)."""
+
+    def __init__(self, key: tuple[Any, ...], message: str):
+        super().__init__(message)
+        self.key = key
+        self.message = message
+
+
 def _short(value: Any) -> str:
+    """Return ``value`` as it reads in YAML terms (true/false, nothing, 2019-01-01), cut to one line."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.date):
+        return value.isoformat()
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
@@ -81,7 +116,7 @@ def _parse_month(value: Any) -> dt.date:
             year, month = int(parts[0]), int(parts[1])
             if 1900 <= year <= 2200 and 1 <= month <= 12:
                 return dt.date(year, month, 1)
-    raise ValueError("a month written YYYY-MM between 1900-01 and 2200-12, e.g. 2025-01")
+    raise ValueError("must be a month written YYYY-MM, from 1900-01 to 2200-12, e.g. 2025-01")
 
 
 Month = Annotated[dt.date, BeforeValidator(_parse_month)]
@@ -95,6 +130,15 @@ T = TypeVar("T")
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _numbers_are_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        # YAML reads yes/no/on/off as true/false and .inf/.nan as numbers; pydantic would take them quietly.
+        bad = _bad_number(cls.model_fields[info.field_name].annotation, value, ())
+        if bad is not None:
+            raise FieldProblem(*bad)
+        return value
+
 
 class Step(Strict, Generic[T]):
     """One step of a lever schedule: the value that holds from a month on."""
@@ -103,9 +147,16 @@ class Step(Strict, Generic[T]):
     value: T
 
 
+SCHEDULE_FORM = "a plain value, or a list of steps written {from: YYYY-MM, value: ...}"
+
+
 def _as_schedule(value: Any) -> Any:
     """A plain value is a schedule of one step that holds from the start."""
     if isinstance(value, list):
+        if not value:
+            raise ValueError(f"must be {SCHEDULE_FORM}; an empty list gives no value")
+        if not all(isinstance(step, (dict, Step)) for step in value):
+            raise ValueError(f"must be {SCHEDULE_FORM}, not a list of plain values")
         return value
     return [{"from": None, "value": value}]
 
@@ -148,10 +199,12 @@ class RunSettings(Strict):
     @model_validator(mode="after")
     def _end_after_start(self) -> RunSettings:
         if self.end <= self.start:
-            raise ValueError(f"run.end ({self.end:%Y-%m}) must come after run.start ({self.start:%Y-%m})")
+            raise FieldProblem(("end",), f"must come after run.start ({self.start:%Y-%m})")
         months = (self.end.year - self.start.year) * 12 + self.end.month - self.start.month
         if months < self.step_months:
-            raise ValueError(f"the run from {self.start:%Y-%m} to {self.end:%Y-%m} is shorter than one step")
+            raise FieldProblem(
+                ("end",), f"must be at least one step ({self.step_months} months) after run.start ({self.start:%Y-%m})"
+            )
         return self
 
     @property
@@ -235,6 +288,9 @@ class ExitSettings(Strict):
     hazard_per_year: NonNegative = Field(0.02, le=1.0, description="Yearly probability of leaving research.")
     retirement_career_age_years: Positive = Field(35.0, description="Career age (years since PhD) of retirement.")
     retirement_hazard_per_year: NonNegative = Field(0.3, le=1.0, description="Yearly exit probability past it.")
+    unplaced_hazard_per_year: NonNegative = Field(
+        0.3, le=1.0, description="Yearly probability that a researcher without a research post leaves research."
+    )
 
 
 class Population(Strict):
@@ -348,7 +404,7 @@ class BonusPolicy(Strict):
     @model_validator(mode="after")
     def _max_covers_bonus(self) -> BonusPolicy:
         if self.max_usd < self.bonus_usd:
-            raise ValueError(f"max_usd ({self.max_usd:g}) must be at least bonus_usd ({self.bonus_usd:g})")
+            raise FieldProblem(("max_usd",), f"must be at least bonus_usd ({self.bonus_usd:,.0f})")
         return self
 
 
@@ -373,6 +429,17 @@ class StateFunding(Strict):
 
     region: dict[str, Scheduled(NonNegative)] = Field(default_factory=dict, description="Funding by region.")
     employer: dict[str, Scheduled(NonNegative)] = Field(default_factory=dict, description="Funding by employer.")
+
+
+class CapacityGrowth(Strict):
+    """Growth of positions (per year, added to each employer's own ``capacity_growth_per_year``)."""
+
+    region: dict[str, Scheduled(Annotated[float, Field(ge=-0.5, le=2.0)])] = Field(
+        default_factory=dict, description="Extra yearly growth of positions of every employer in a region."
+    )
+    employer: dict[str, Scheduled(Annotated[float, Field(ge=-0.5, le=2.0)])] = Field(
+        default_factory=dict, description="Extra yearly growth of positions of one employer."
+    )
 
 
 class Pipeline(Strict):
@@ -404,6 +471,7 @@ class Levers(Strict):
     )
     exit_restriction: ExitRestriction = Field(default_factory=ExitRestriction)
     state_funding_usd_m_per_year: StateFunding = Field(default_factory=StateFunding)
+    capacity_growth_per_year: CapacityGrowth = Field(default_factory=CapacityGrowth)
     return_programme: dict[str, Scheduled(ReturnProgramme)] = Field(
         default_factory=dict, description="Return programme by region (for that region's expatriates)."
     )
@@ -491,16 +559,34 @@ def scenario_from_dict(data: Mapping[str, Any], source: str = "<scenario>") -> S
     """Return the validated scenario described by ``data`` (no ``extends:`` resolution)."""
     data = dict(data)
     data.pop("extends", None)
-    return _validate(data, {(): source}, source)
+    return _validate(data, {(): (source, ())}, source)
+
+
+class _ScenarioLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key written twice in one mapping (plain YAML keeps the last one silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key '{key}' is written twice in one mapping (first on line {seen[key].line + 1}); "
+                    "keep one", key_node.start_mark,
+                )
+            seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.exists():
         raise ScenarioError([Problem(str(path), "", "file not found; check the path (scenarios live in scenarios/)")])
     if path.is_dir():
-        raise ScenarioError([Problem(str(path), "", "is a folder, not a scenario file")])
+        raise ScenarioError([Problem(str(path), "", "is a folder, not a scenario file; give the path of a .yaml file")])
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_ScenarioLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -508,47 +594,98 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise ScenarioError([Problem(str(path), where, f"not valid YAML: {what}")]) from None
     except UnicodeDecodeError:
         raise ScenarioError([Problem(str(path), "", "not a text file (UTF-8 YAML expected)")]) from None
+    except OSError as exc:
+        raise ScenarioError([Problem(str(path), "", f"cannot be read: {exc.strerror or exc}")]) from None
     if data is None:
         raise ScenarioError([Problem(str(path), "", "file is empty; a scenario needs at least name, run, regions, ...")])
     if not isinstance(data, dict):
+        kind = "list" if isinstance(data, list) else "single value"
         raise ScenarioError(
-            [Problem(str(path), "", f"must be a mapping of keys (name:, run:, ...), not a {type(data).__name__}")]
+            [Problem(str(path), "", f"must be a mapping of keys (name:, run:, regions:, ...), not a {kind}", data, True)]
         )
     return data
 
 
-Provenance = dict[tuple[Any, ...], str]
+Provenance = dict[tuple[Any, ...], tuple[str, tuple[Any, ...]]]
+"""Where each value of a merged scenario was written: merged key path -> (file, key path in that file)."""
 
 
 def _read_with_extends(path: Path, chain: tuple[Path, ...]) -> tuple[dict[str, Any], Provenance]:
-    resolved = path.resolve()
-    if resolved in chain:
-        cycle = " -> ".join(str(p) for p in (*chain, resolved))
-        raise ScenarioError([Problem(str(path), "extends", f"circular extends: {cycle}")])
+    """Return the data of ``path`` with what it ``extends:`` merged in, and where each value was written."""
     data = _read_yaml(path)
-    own: Provenance = {}
-    _record(data, (), str(path), own)
+    provenance: Provenance = {}
     parent_ref = data.get("extends")
     if parent_ref is None:
-        return data, own
+        _record(data, (), (), str(path), provenance)
+        return data, provenance
     if not isinstance(parent_ref, str) or not parent_ref.strip():
-        raise ScenarioError([Problem(str(path), "extends", "must be the path of a scenario file", parent_ref, True)])
-    parent_path = (path.parent / parent_ref).resolve()
-    if not parent_path.exists():
-        raise ScenarioError(
-            [Problem(str(path), "extends", f"no such file {parent_path} (paths are relative to this file)", parent_ref, True)]
-        )
-    parent, provenance = _read_with_extends(parent_path, (*chain, resolved))
-    merged = merge(parent, data)
-    provenance.update(own)
-    return merged, provenance
+        raise ScenarioError([Problem(
+            str(path), "extends", "must be the path of a scenario file, relative to this file's folder", parent_ref, True
+        )])
+    parent_path = Path(os.path.normpath(path.parent / parent_ref))
+    cycle = [*chain, path]
+    if any(parent_path.resolve() == p.resolve() for p in cycle):
+        names = " -> ".join(str(p) for p in (*cycle, parent_path))
+        raise ScenarioError([Problem(
+            str(path), "extends", f"circular extends ({names}); a scenario cannot build on itself", parent_ref, True
+        )])
+    if not parent_path.is_file():
+        what = "is a folder, not a scenario file" if parent_path.is_dir() else "does not exist"
+        raise ScenarioError([Problem(
+            str(path), "extends", f"{parent_path} {what}; give the path of a scenario file, relative to this file's "
+            "folder", parent_ref, True,
+        )])
+    parent, provenance = _read_with_extends(parent_path, tuple(cycle))
+    return _merge(parent, data, False, (), _Trace(provenance, str(path))), provenance
 
 
-def _record(node: Any, path: tuple[Any, ...], file: str, out: Provenance) -> None:
-    out[path] = file
+def _record(node: Any, path: tuple[Any, ...], written: tuple[Any, ...], file: str, out: Provenance) -> None:
+    out[path] = (file, written)
     if isinstance(node, dict):
         for key, value in node.items():
-            _record(value, (*path, key), file, out)
+            _record(value, (*path, key), (*written, key), file, out)
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            _record(value, (*path, i), (*written, i), file, out)
+
+
+@dataclass
+class _Trace:
+    """Keeps ``provenance`` true while ``file``'s values are merged over its parent's."""
+
+    provenance: Provenance
+    file: str
+
+    def own(self, path: tuple[Any, ...]) -> None:
+        self.provenance[path] = (self.file, path)
+
+    def replace(self, path: tuple[Any, ...], value: Any) -> None:
+        self._take(path)
+        _record(value, path, path, self.file, self.provenance)
+
+    def splice(self, path: tuple[Any, ...], parent_was_schedule: bool, kept: list[int], steps: list[Any]) -> None:
+        """Record a schedule made of the parent's steps ``kept`` followed by this file's ``steps``."""
+        old = self._take(path)
+        self.provenance[path] = (self.file, path)
+        for new, i in enumerate(kept):
+            if parent_was_schedule:
+                src = (*path, i)
+                for key, where in old.items():
+                    if key[: len(src)] == src:
+                        self.provenance[(*path, new, *key[len(src):])] = where
+            else:  # the parent's plain value became the first step
+                for key, where in old.items():
+                    self.provenance[(*path, new, "value", *key[len(path):])] = where
+                if path in old:
+                    self.provenance[(*path, new)] = old[path]
+        for j, step in enumerate(steps):
+            _record(step, (*path, len(kept) + j), (*path, j), self.file, self.provenance)
+
+    def _take(self, prefix: tuple[Any, ...]) -> Provenance:
+        taken = {k: v for k, v in self.provenance.items() if k[: len(prefix)] == prefix}
+        for key in taken:
+            del self.provenance[key]
+        return taken
 
 
 def merge(parent: Any, child: Any, in_levers: bool = False) -> Any:
@@ -558,17 +695,32 @@ def merge(parent: Any, child: Any, in_levers: bool = False) -> Any:
     the child's first ``from`` month, so a scenario can change a lever "from 2025 on" and nothing else.
     Everything else in the child replaces the parent's value.
     """
+    return _merge(parent, child, in_levers, (), None)
+
+
+def _merge(parent: Any, child: Any, in_levers: bool, path: tuple[Any, ...], trace: _Trace | None) -> Any:
     if isinstance(parent, dict) and isinstance(child, dict):
+        if trace:
+            trace.own(path)
         out = dict(parent)
         for key, value in child.items():
-            out[key] = merge(parent[key], value, in_levers or key == "levers") if key in parent else value
+            if key in parent:
+                out[key] = _merge(parent[key], value, in_levers or key == "levers", (*path, key), trace)
+            else:
+                out[key] = value
+                if trace:
+                    trace.replace((*path, key), value)
         return out
     if in_levers and isinstance(child, list) and child and isinstance(child[0], dict) and child[0].get("from"):
-        parent_steps = _as_schedule(parent)
         first = _month_or_none(child[0].get("from"))
         if first is not None:
-            kept = [s for s in parent_steps if isinstance(s, dict) and _before(s.get("from"), first)]
-            return kept + child
+            steps = parent if isinstance(parent, list) else [{"from": None, "value": parent}]
+            kept = [i for i, s in enumerate(steps) if isinstance(s, dict) and _before(s.get("from"), first)]
+            if trace:
+                trace.splice(path, isinstance(parent, list), kept, child)
+            return [steps[i] for i in kept] + child
+    if trace:
+        trace.replace(path, child)
     return child
 
 
@@ -594,21 +746,25 @@ def _validate(data: dict[str, Any], provenance: Provenance, fallback_file: str) 
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError(_problems_from_pydantic(exc, data, provenance, fallback_file)) from None
-    problems = [
-        Problem(_file_for(path, provenance, fallback_file), _format_path(path), message, value, has_value)
-        for path, message, value, has_value in check_references(scenario)
-    ]
+        problems = _problems_from_pydantic(exc, data, provenance, fallback_file)
+        raise ScenarioError(problems, checks_pending=True) from None
+    problems = []
+    for path, message, value, has_value in check_references(scenario):
+        written, _, _, _ = _user_path(path, data)
+        file, where = _locate(written, provenance, fallback_file)
+        problems.append(Problem(file, _format_path(where), message, value, has_value))
     if problems:
         raise ScenarioError(problems)
     return scenario
 
 
-def _file_for(path: tuple[Any, ...], provenance: Provenance, fallback: str) -> str:
+def _locate(path: tuple[Any, ...], provenance: Provenance, fallback: str) -> tuple[str, tuple[Any, ...]]:
+    """Return the file that wrote the value at ``path`` of the merged scenario, and its key path there."""
     for cut in range(len(path), -1, -1):
         if path[:cut] in provenance:
-            return provenance[path[:cut]]
-    return fallback
+            file, written = provenance[path[:cut]]
+            return file, (*written, *path[cut:])
+    return fallback, path
 
 
 def _format_path(path: tuple[Any, ...]) -> str:
@@ -618,130 +774,252 @@ def _format_path(path: tuple[Any, ...]) -> str:
     return text
 
 
-def _user_path(loc: tuple[Any, ...], data: Any) -> tuple[tuple[Any, ...], Any, bool]:
-    """Map a pydantic location to the key path the user wrote, with the value found there.
+def _user_path(loc: tuple[Any, ...], data: Any) -> tuple[tuple[Any, ...], tuple[Any, ...], Any, bool]:
+    """Map a pydantic location to the key path as written, with the schema location and the value found there.
 
-    Pydantic reports plain lever values as step 0 of a schedule, and names generic classes in union
-    branches; both are dropped so the path reads like the YAML.
+    Pydantic reports a plain lever value as step 0 of a schedule (``..., 0, 'value'``), and may name
+    validator or union branches in a location; neither is in the YAML, so both are dropped from the key path.
+    Returns (key path, schema location, value, whether the value exists).
     """
     path: list[Any] = []
+    schema_loc: list[Any] = []
     node: Any = data
     found = True
-    skip_value = False
+    plain_value = False
     for key in loc:
-        if isinstance(key, str) and ("[" in key or key in ("function-after", "function-before")):
+        present = found and (
+            (isinstance(node, dict) and _hashable(key) and key in node)
+            or (isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node))
+        )
+        if not present and _is_branch_name(key):
             continue
-        if skip_value and key == "value":
-            skip_value = False
+        schema_loc.append(key)
+        if plain_value and key == "value":
+            plain_value = False
             continue
-        if isinstance(key, int) and not isinstance(node, list):
-            skip_value = True  # a plain value stood where a schedule was expected
+        plain_value = False
+        if found and not present and key == 0 and not isinstance(key, bool) and not isinstance(node, list):
+            plain_value = True
             continue
         path.append(key)
-        if found and isinstance(node, dict) and key in node:
-            node = node[key]
-        elif found and isinstance(node, list) and isinstance(key, int) and key < len(node):
+        if present:
             node = node[key]
         else:
             found = False
-    return tuple(path), node, found
+    return tuple(path), tuple(schema_loc), node if found else None, found
+
+
+def _hashable(key: Any) -> bool:
+    try:
+        hash(key)
+    except TypeError:
+        return False
+    return True
+
+
+def _is_branch_name(key: Any) -> bool:
+    return isinstance(key, str) and (key.endswith("]") and "[" in key or key.startswith("function-"))
 
 
 def _problems_from_pydantic(
     exc: ValidationError, data: dict[str, Any], provenance: Provenance, fallback_file: str
 ) -> list[Problem]:
     problems: list[Problem] = []
-    seen: set[tuple[str, str]] = set()
+    seen: set[tuple[str, str, str]] = set()
     for error in exc.errors():
-        path, value, found = _user_path(tuple(error["loc"]), data)
+        loc = tuple(error["loc"])
         kind = error["type"]
-        if kind == "extra_forbidden":
-            parent = path[:-1]
-            allowed = _allowed_keys(parent)
-            hint = ""
-            close = difflib.get_close_matches(str(path[-1]), allowed, n=1)
-            if close:
-                hint = f"; did you mean '{close[0]}'?"
-            message = f"unknown key '{path[-1]}'{hint} Allowed here: {', '.join(allowed)}" if allowed else (
-                f"unknown key '{path[-1]}'"
-            )
-            problem = Problem(_file_for(path, provenance, fallback_file), _format_path(path), message)
+        ctx = error.get("ctx") or {}
+        cause = ctx.get("error")
+        message = None
+        if isinstance(cause, FieldProblem):
+            loc, message = (*loc, *cause.key), cause.message
+        bad_name = bool(loc) and loc[-1] == "[key]"
+        path, schema_loc, value, found = _user_path(loc[:-1] if bad_name else loc, data)
+        if bad_name:  # a name (mapping key) that is not text: report it on the mapping that holds it
+            value, found, path = error["input"], True, path[:-1]
+            message = ("names here must be text; put this one in quotes (YAML reads yes/no/on/off as true/false "
+                       "and bare numbers as numbers)")
+        elif kind == "extra_forbidden":
+            allowed = _allowed_keys(schema_loc[:-1])
+            message = _unknown("key", path[-1], allowed) if allowed else "unknown key"
+            value, found = path[-1], True
         elif kind == "missing":
-            problem = Problem(
-                _file_for(path[:-1], provenance, fallback_file), _format_path(path), "required key is missing"
-            )
-        else:
-            message = _allowed_message(error)
-            problem = Problem(_file_for(path, provenance, fallback_file), _format_path(path), message, value, found)
-        key = (problem.path, problem.message)
-        if key not in seen:
-            seen.add(key)
-            problems.append(problem)
+            declared = _declared(schema_loc)
+            about = declared[2] if declared and declared[2] else ""
+            message = "required key is missing" + (f" ({_first_sentence(about)})" if about else "")
+            file, where = _locate(path[:-1], provenance, fallback_file)
+            problem = Problem(file, _format_path((*where, path[-1])), message)
+            _add(problems, seen, problem)
+            continue
+        elif message is None:
+            message = _allowed_message(kind, ctx, _declared(schema_loc), error["msg"], value)
+        file, where = _locate(path, provenance, fallback_file)
+        _add(problems, seen, Problem(file, _format_path(where), message, value, found))
     return problems
 
 
-def _allowed_message(error: Mapping[str, Any]) -> str:
-    kind = error["type"]
-    ctx = error.get("ctx") or {}
-    if kind == "greater_than_equal":
-        return f"must be at least {ctx.get('ge')}"
-    if kind == "greater_than":
-        return f"must be greater than {ctx.get('gt')}"
-    if kind == "less_than_equal":
-        return f"must be at most {ctx.get('le')}"
-    if kind == "less_than":
-        return f"must be less than {ctx.get('lt')}"
+def _add(problems: list[Problem], seen: set[tuple[str, str, str]], problem: Problem) -> None:
+    key = (problem.file, problem.path, problem.message)
+    if key not in seen:
+        seen.add(key)
+        problems.append(problem)
+
+
+def _first_sentence(text: str) -> str:
+    text = text.strip()
+    end = text.find(". ")
+    text = (text if end < 0 else text[:end]).rstrip(".")
+    return text[:1].lower() + text[1:]
+
+
+def _allowed_message(
+    kind: str, ctx: Mapping[str, Any], declared: tuple[Any, list[Any], str | None] | None, msg: str, value: Any
+) -> str:
+    """Return what is allowed where pydantic reported an error of type ``kind``, in the reader's terms."""
+    tp, meta, _ = declared if declared else (None, [], None)
+    bounds = _range_text(meta)
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        if bounds is None:
+            bounds = _range_text([_BOUND_TYPES[kind](next(iter(ctx.values())))]) if ctx else None
+        return f"must be {bounds}" if bounds else str(msg)
+    if kind in ("float_parsing", "float_type", "int_parsing", "int_type", "int_from_float", "finite_number"):
+        what = "a whole number" if kind.startswith("int") or tp is int else "a number"
+        if kind == "finite_number":
+            what = "a finite number"
+        return f"must be {what}" + (f" ({bounds})" if bounds else "")
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            return f"must be a section with the keys {', '.join(_keys_of(tp))}"
+        return "must be a mapping of names to values (name: value, ...)"
     if kind == "literal_error":
-        return f"must be one of {ctx.get('expected')}"
-    if kind in ("float_parsing", "float_type", "int_parsing", "int_type", "int_from_float"):
-        return "must be a number" if kind.startswith("float") else "must be a whole number"
-    if kind in ("dict_type", "model_type", "model_attributes_type"):
-        return "must be a mapping of keys"
-    if kind == "list_type":
+        options = [str(a) for a in typing.get_args(tp)] if typing.get_origin(tp) is Literal else []
+        hint = _close(value, options) if isinstance(value, str) else ""
+        return f"must be one of {ctx.get('expected')}{hint}"
+    if kind in ("list_type", "tuple_type"):
         return "must be a list"
-    if kind in ("string_type",):
+    if kind in ("string_type", "string_sub_type"):
         return "must be text"
     if kind in ("bool_type", "bool_parsing"):
         return "must be true or false"
-    if kind == "value_error":
-        return str(ctx.get("error", error["msg"]))
-    return str(error["msg"])
+    if kind == "value_error" and ctx.get("error") is not None:
+        return str(ctx["error"])
+    return str(msg)
 
 
-def _allowed_keys(parent: tuple[Any, ...]) -> list[str]:
-    """Return the keys a model at ``parent`` accepts (by walking the schema along the path)."""
-    model: Any = Scenario
-    for key in parent:
-        model = _field_type(model, key)
-        if model is None:
-            return []
-    if isinstance(model, type) and issubclass(model, BaseModel):
-        return [f.alias or name for name, f in model.model_fields.items()]
+_BOUND_TYPES = {
+    "greater_than_equal": annotated_types.Ge,
+    "greater_than": annotated_types.Gt,
+    "less_than_equal": annotated_types.Le,
+    "less_than": annotated_types.Lt,
+}
+
+
+def _range_text(meta: list[Any]) -> str | None:
+    """Return the allowed range declared by ``meta`` in words ("between 0 and 1", "0 or more"), or None."""
+    low = high = None
+    low_open = high_open = False
+    for m in meta:
+        if isinstance(m, annotated_types.Ge):
+            low = m.ge
+        elif isinstance(m, annotated_types.Gt):
+            low, low_open = m.gt, True
+        elif isinstance(m, annotated_types.Le):
+            high = m.le
+        elif isinstance(m, annotated_types.Lt):
+            high, high_open = m.lt, True
+
+    def num(x: Any) -> str:
+        return f"{int(x):,}" if float(x).is_integer() else f"{x:g}"
+
+    if low is not None and high is not None:
+        if not low_open and not high_open:
+            return f"between {num(low)} and {num(high)}"
+        return (f"{'greater than' if low_open else 'at least'} {num(low)} and "
+                f"{'less than' if high_open else 'at most'} {num(high)}")
+    if low is not None:
+        if low_open:
+            return f"greater than {num(low)}"
+        return f"{num(low)} or more" if low == 0 else f"at least {num(low)}"
+    if high is not None:
+        return f"less than {num(high)}" if high_open else f"at most {num(high)}"
+    return None
+
+
+def _unwrap(tp: Any) -> tuple[Any, list[Any]]:
+    """Return ``tp`` without ``Annotated`` and ``Optional`` wrappers, and the constraints they carried."""
+    meta: list[Any] = []
+    while True:
+        origin = typing.get_origin(tp)
+        if origin is Annotated:
+            tp, *extra = typing.get_args(tp)
+            for m in extra:
+                meta.extend(m.metadata if isinstance(m, FieldInfo) else [m])
+        elif origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(tp) if a is not type(None)]
+            if len(args) != 1:
+                return tp, meta
+            tp = args[0]
+        else:
+            return tp, meta
+
+
+def _declared(loc: tuple[Any, ...]) -> tuple[Any, list[Any], str | None] | None:
+    """Return (type, constraints, description) the schema declares at a pydantic location, or None."""
+    tp: Any = Scenario
+    meta: list[Any] = []
+    description: str | None = None
+    for key in loc:
+        base, _ = _unwrap(tp)
+        if isinstance(base, type) and issubclass(base, BaseModel):
+            field = next((f for name, f in base.model_fields.items() if key in (name, f.alias)), None)
+            if field is None:
+                return None
+            tp, meta, description = field.annotation, list(field.metadata), field.description
+        elif typing.get_origin(base) is dict:
+            tp, meta = typing.get_args(base)[1], []
+        elif typing.get_origin(base) is list and isinstance(key, int):
+            tp, meta = typing.get_args(base)[0], []
+        else:
+            return None
+    base, inner = _unwrap(tp)
+    return base, [*meta, *inner], description
+
+
+def _keys_of(model: type[BaseModel]) -> list[str]:
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    """Return the keys the section at pydantic location ``loc`` accepts."""
+    declared = _declared(loc)
+    if declared and isinstance(declared[0], type) and issubclass(declared[0], BaseModel):
+        return _keys_of(declared[0])
     return []
 
 
-def _field_type(model: Any, key: Any) -> Any:
-    import typing
-
-    def unwrap(tp: Any) -> Any:
-        origin = typing.get_origin(tp)
-        if origin is typing.Annotated:
-            return unwrap(typing.get_args(tp)[0])
-        if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-            args = [a for a in typing.get_args(tp) if a is not type(None)]
-            return unwrap(args[0]) if len(args) == 1 else tp
-        return tp
-
-    model = unwrap(model)
-    if isinstance(model, type) and issubclass(model, BaseModel):
-        for name, field in model.model_fields.items():
-            if key in (name, field.alias):
-                return unwrap(field.annotation)
+def _bad_number(tp: Any, value: Any, path: tuple[Any, ...]) -> tuple[tuple[Any, ...], str] | None:
+    """Return (where, what is wrong) if ``value`` has true/false, infinity or NaN where ``tp`` wants a number."""
+    base, _ = _unwrap(tp)
+    if base in (int, float):
+        if isinstance(value, bool):
+            return path, "must be a number, not true/false"
+        if isinstance(value, float) and not math.isfinite(value):
+            return path, "must be a finite number"
         return None
-    origin = typing.get_origin(model)
-    if origin in (dict, list):
-        return unwrap(typing.get_args(model)[-1])
+    if typing.get_origin(base) is dict and isinstance(value, dict):
+        for key, item in value.items():
+            found = _bad_number(typing.get_args(base)[1], item, (*path, key))
+            if found:
+                return found
     return None
+
+
+def _unknown(what: str, name: Any, options: list[str], extra: str = "") -> str:
+    """Return "unknown WHAT; did you mean 'X'? Allowed: ..." for a name that is not among ``options``."""
+    close = difflib.get_close_matches(str(name), options, n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else "."
+    return f"unknown {what}{hint} Allowed: {', '.join(options)}{extra}"
 
 
 def _close(name: str, options: list[str]) -> str:
@@ -752,38 +1030,37 @@ def _close(name: str, options: list[str]) -> str:
 def check_references(scenario: Scenario) -> Iterator[tuple[tuple[Any, ...], str, Any, bool]]:
     """Yield (key path, message, value, has_value) for each cross-field problem.
 
-    These protect the model from names that point nowhere, shares that do not add up and schedules that
-    leave the start of the run without a value.
+    These protect the model from names that point nowhere, shares that do not add up and schedules whose
+    steps are out of time order.
     """
     regions = scenario.region_ids
     employers = scenario.employer_ids
-    region_list = ", ".join(regions)
 
     def region_keys(mapping: Mapping[str, Any], path: tuple[Any, ...], allow_default: bool = False):
         for key in mapping:
             if key in regions or (allow_default and key == DEFAULT_KEY):
                 continue
-            extra = " or 'default'" if allow_default else ""
-            yield (*path, key), f"unknown region '{key}'{_close(key, regions)} Regions: {region_list}{extra}", key, True
+            extra = " (or 'default' for every other origin)" if allow_default else ""
+            yield (*path, key), _unknown("region", key, regions, extra), key, True
 
     def employer_keys(mapping: Mapping[str, Any], path: tuple[Any, ...]):
         for key in mapping:
             if key not in employers:
-                yield (*path, key), f"unknown employer '{key}'{_close(key, employers)} Employers: {', '.join(employers)}", key, True
+                yield (*path, key), _unknown("employer", key, employers), key, True
 
     def shares(mapping: Mapping[str, float], path: tuple[Any, ...]):
         yield from region_keys(mapping, path)
         total = sum(mapping.values())
         if not math.isclose(total, 1.0, abs_tol=SHARE_TOLERANCE):
-            yield path, f"shares must sum to 1 (within {SHARE_TOLERANCE}); they sum to {total:.4f}", dict(mapping), True
+            yield path, (
+                f"shares must add up to 1 (within {SHARE_TOLERANCE}); these add up to {total:.4g}"
+            ), dict(mapping), True
 
     if not regions:
         yield ("regions",), "at least one region is required", None, False
     for emp_id, employer in scenario.employers.items():
         if employer.region not in regions:
-            yield ("employers", emp_id, "region"), (
-                f"unknown region '{employer.region}'{_close(employer.region, regions)} Regions: {region_list}"
-            ), employer.region, True
+            yield ("employers", emp_id, "region"), _unknown("region", employer.region, regions), employer.region, True
     for region in regions:
         if not any(e.region == region for e in scenario.employers.values()):
             yield ("employers",), f"region '{region}' has no employer; add at least one", None, False
@@ -791,7 +1068,7 @@ def check_references(scenario: Scenario) -> Iterator[tuple[tuple[Any, ...], str,
     pop = scenario.population
     if pop.elite_quantile <= pop.top_tier_quantile:
         yield ("population", "elite_quantile"), (
-            f"must be above top_tier_quantile ({pop.top_tier_quantile})"
+            f"must be greater than top_tier_quantile ({pop.top_tier_quantile:g})"
         ), pop.elite_quantile, True
     yield from shares(pop.origin_shares, ("population", "origin_shares"))
     for table in ("initial_location", "training_location"):
@@ -813,7 +1090,7 @@ def check_references(scenario: Scenario) -> Iterator[tuple[tuple[Any, ...], str,
             yield from region_keys(row, ("levers", name, dest), allow_default=True)
     for name in ("permanent_residence_years", "compute_access", "investment_index", "return_programme"):
         yield from region_keys(getattr(levers, name), ("levers", name))
-    for name in ("exit_restriction", "state_funding_usd_m_per_year"):
+    for name in ("exit_restriction", "state_funding_usd_m_per_year", "capacity_growth_per_year"):
         lever = getattr(levers, name)
         yield from region_keys(lever.region, ("levers", name, "region"))
         yield from employer_keys(lever.employer, ("levers", name, "employer"))
@@ -842,11 +1119,11 @@ def _check_schedule(schedule: list[Step[Any]], path: tuple[Any, ...]):
     for i, step in enumerate(schedule):
         if step.start is None:
             if i > 0:
-                yield (*path, i, "from"), "only the first step may leave out 'from'", None, False
+                yield (*path, i, "from"), "required key is missing; only the first step may leave out 'from'", None, False
             continue
         if previous is not None and step.start <= previous:
             yield (*path, i, "from"), (
-                f"steps must be in time order; {step.start:%Y-%m} does not come after {previous:%Y-%m}"
+                f"steps must be in time order: each 'from' after the one before ({previous:%Y-%m})"
             ), f"{step.start:%Y-%m}", True
         previous = step.start
 
