@@ -750,8 +750,8 @@ def _validate(data: dict[str, Any], provenance: Provenance, fallback_file: str) 
         raise ScenarioError(problems, checks_pending=True) from None
     problems = []
     for path, message, value, has_value in check_references(scenario):
-        written, _, _, _ = _user_path(path, data)
-        file, where = _locate(written, provenance, fallback_file)
+        key_path, _, _, _ = _user_path(path, data)  # a plain lever value has no step index in the file
+        file, where = _locate(key_path, provenance, fallback_file)
         problems.append(Problem(file, _format_path(where), message, value, has_value))
     if problems:
         raise ScenarioError(problems)
@@ -1017,6 +1017,8 @@ def _bad_number(tp: Any, value: Any, path: tuple[Any, ...]) -> tuple[tuple[Any, 
 
 def _unknown(what: str, name: Any, options: list[str], extra: str = "") -> str:
     """Return "unknown WHAT; did you mean 'X'? Allowed: ..." for a name that is not among ``options``."""
+    if not options:
+        return f"unknown {what}; none is defined"
     close = difflib.get_close_matches(str(name), options, n=1)
     hint = f"; did you mean '{close[0]}'?" if close else "."
     return f"unknown {what}{hint} Allowed: {', '.join(options)}{extra}"
