@@ -20,6 +20,8 @@ See benchmarks/README.md for the targets.
 from __future__ import annotations
 
 import argparse
+import copy
+import gc
 import json
 import os
 import platform
@@ -39,6 +41,11 @@ PHASES = (
     "update", "observe",
 )  # fmt: skip
 SUBPHASES = {"feasible", "utility"}  # timed inside search
+
+OUTCOMES = ("researchers", "searched", "moved", "changed_region")
+# The two versions compute the same step when utilities agree to rounding and choice shares within sampling error.
+MAX_UTILITY_GAP = 1e-6
+MAX_Z = 4.0
 
 # Targets on one core (the project's issue 2, item 7).
 TARGET_SIZE = 1_000_000
@@ -115,9 +122,11 @@ def measure_model(scenario_path: str, researchers: int, steps: int) -> dict:
     built = time.perf_counter()
     phases = time_phases(model)
     researcher_steps = 0
+    cpu_started = time.process_time()
     while model.running:
         researcher_steps += len(model.population)
         model.step()
+    cpu = time.process_time() - cpu_started
     finished = time.perf_counter()
     wall = finished - built
     return {
@@ -125,6 +134,7 @@ def measure_model(scenario_path: str, researchers: int, steps: int) -> dict:
         "steps": model.step_count,
         "build_seconds": built - started,
         "step_seconds": wall,
+        "step_cpu_seconds": cpu,
         "researcher_steps": researcher_steps,
         "researcher_steps_per_second": researcher_steps / wall,
         "nominal_researcher_steps_per_second": researchers * steps / wall,
@@ -133,7 +143,7 @@ def measure_model(scenario_path: str, researchers: int, steps: int) -> dict:
         "peak_rss_mib": peak_rss_mb(),
         "rss_after_imports_mib": rss_imported,
         "phase_seconds": phases,
-        "checksum": int(np.asarray(model.recorder.stocks).sum()),
+        "stocks_total": int(np.asarray(model.recorder.stocks).sum()),  # changes when the model's behaviour does
     }
 
 
@@ -153,46 +163,65 @@ def measure_choice(scenario_path: str, researchers: int, warmup: int, repeats: i
     talent.enter_and_exit()
     n = len(talent.population)
 
-    column_times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        offers = talent.search(talent.post_offers())
-        chosen = talent.choose(offers)
-        column_times.append(time.perf_counter() - started)
-    column_counts = abm.column_outcomes(talent, offers, chosen)
-    alternatives = len(offers)
-
+    # post_offers changes the employers (positions grow each call) and advances random streams, so every
+    # run of the step, column or agent, starts from its own copy of this state.
+    state = talent
+    talent = copy.deepcopy(state)
     started = time.perf_counter()
     agents = abm.AgentChoiceModel(talent, seed=scenario.run.seed + 1)
     agent_build = time.perf_counter() - started
+
+    offers = talent.search(talent.post_offers())
+    chosen = talent.choose(offers)
+    column_counts = abm.column_outcomes(talent, offers, chosen)  # every column run draws the same numbers
     agents.read_market()
     utility_gap = abm.max_utility_difference(talent, agents, offers)
-    agent_times = []
-    agent_counts = {"researchers": 0, "searched": 0, "moved": 0, "changed_region": 0}
-    for _ in range(repeats):
-        started = time.perf_counter()
-        agents.step()
-        agent_times.append(time.perf_counter() - started)
-        for key, value in abm.agent_outcomes(agents).items():
-            agent_counts[key] += value
-    agent_counts = {key: value / repeats for key, value in agent_counts.items()}
 
-    column = statistics.median(column_times)
-    agent = statistics.median(agent_times)
+    # Column and agent runs alternate, so both see the same load on the machine. Each timed run follows an
+    # untimed one of the same version, so code and data are warm; the first round is a warm-up too.
+    column_times, agent_times = [], []
+    agent_counts = dict.fromkeys(OUTCOMES, 0)
+    for repeat in range(repeats + 1):
+        gc.collect()
+        for _ in range(2):
+            talent = copy.deepcopy(state)
+            started, cpu_started = time.perf_counter(), time.process_time()
+            talent.choose(talent.search(talent.post_offers()))
+            column_time = time.perf_counter() - started, time.process_time() - cpu_started
+        for _ in range(2):
+            agents.talent = copy.deepcopy(state)
+            started, cpu_started = time.perf_counter(), time.process_time()
+            agents.step()
+            agent_time = time.perf_counter() - started, time.process_time() - cpu_started
+            for key, value in abm.agent_outcomes(agents).items():
+                agent_counts[key] += value
+        if repeat:
+            column_times.append(column_time)
+            agent_times.append(agent_time)
+
+    outcomes = abm.compare_outcomes(column_counts, agent_counts)
+    column = statistics.median(t for t, _ in column_times)
+    agent = statistics.median(t for t, _ in agent_times)
+    column_cpu = statistics.median(t for _, t in column_times)
+    agent_cpu = statistics.median(t for _, t in agent_times)
     return {
         "researchers": n,
         "requested_researchers": researchers,
         "warmup_steps": warmup,
         "repeats": repeats,
-        "alternatives": alternatives,
+        "alternatives": len(offers),
         "column_seconds": column,
         "agent_seconds": agent,
+        "column_cpu_seconds": column_cpu,
+        "agent_cpu_seconds": agent_cpu,
         "column_researcher_steps_per_second": n / column,
         "agent_researcher_steps_per_second": n / agent,
         "ratio": agent / column,
+        "cpu_ratio": agent_cpu / column_cpu,
         "agent_build_seconds": agent_build,
         "max_utility_gap": utility_gap,
-        "outcomes": abm.compare_outcomes(column_counts, agent_counts),
+        "outcomes": outcomes,
+        "same_step": utility_gap < MAX_UTILITY_GAP and all(abs(v["z"]) < MAX_Z for v in outcomes.values()),
         "peak_rss_mib": peak_rss_mb(),
     }
 
@@ -244,7 +273,14 @@ def environment(cpu: int) -> dict:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = "not installed"
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
     return {
+        "commit": commit,
         "cpu": cpu,
         "cpu_model": cpu_model,
         "cores_available": os.cpu_count(),
@@ -255,55 +291,84 @@ def environment(cpu: int) -> dict:
     }
 
 
+def table(header: list[str], rows: list[list[str]]) -> str:
+    """Return rows of text cells as right-aligned columns under ``header``."""
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows)]
+    return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(line, widths)) for line in [header, *rows])
+
+
 def print_report(report: dict) -> None:
     """Print the measurements as tables, then the targets."""
     env = report["environment"]
     packages = ", ".join(f"{k} {v}" for k, v in env["packages"].items())
-    print(f"talentsim benchmark: {report['scenario']}, {report['steps']} steps; one core (cpu {env['cpu']}, "
-          f"{env['cpu_model']})")
-    print(f"Python {env['python']}, {packages}")
+    print(f"talentsim benchmark: {report['scenario']}, {report['steps']} steps; one core (cpu {env['cpu']} of "
+          f"{env['cores_available']}, {env['cpu_model']})")
+    print(f"Python {env['python']}, {packages}, commit {env['commit']}")
+    load = env["load_average_before"][0]
+    print(f"load average before the run: {load:.2f}"
+          + (" -- other processes are busy; wall times may be slow and noisy" if load > 0.5 else ""))
 
     if report["model"]:
-        print(f"\nWhole model, {report['steps']} steps (all eight phases), one fresh process per size")
-        header = ("researchers", "build s", f"{report['steps']} steps s", "final pop.", "researcher-steps/s",
-                  "nominal rs/s", "peak RSS MB")  # fmt: skip
-        print("  ".join(f"{h:>18}" if i == 4 else f"{h:>12}" for i, h in enumerate(header)))
-        for row in report["model"]:
-            print(
-                f"{row['researchers']:>12,}  {row['build_seconds']:>12.2f}  {row['step_seconds']:>12.2f}  "
-                f"{row['final_population']:>12,}  {row['researcher_steps_per_second']:>18,.0f}  "
-                f"{row['nominal_researcher_steps_per_second']:>12,.0f}  {row['peak_rss_mib']:>12.0f}"
-            )
-        print("  researcher-steps count the researchers alive at each step; nominal = researchers x steps.")
-        print(f"  peak RSS includes the interpreter and imports ({report['model'][0]['rss_after_imports_mib']:.0f} MB).")
+        steps = report["steps"]
+        print(f"\nWhole model, {steps} steps (all eight phases), one fresh process per size")
+        rows = [
+            [
+                f"{row['researchers']:,}", f"{row['build_seconds']:.2f}", f"{row['step_seconds']:.2f}",
+                f"{row['step_cpu_seconds']:.2f}", f"{row['final_population']:,}",
+                f"{row['researcher_steps_per_second'] / 1e6:.2f}M",
+                f"{row['nominal_researcher_steps_per_second'] / 1e6:.2f}M", f"{row['peak_rss_mib']:.0f}",
+            ]
+            for row in report["model"]
+        ]
+        header = ["researchers", "build s", f"{steps} steps s", "CPU s", "final pop.", "researcher-steps/s",
+                  "nominal rs/s", "peak RSS MB"]  # fmt: skip
+        print(table(header, rows))
+        print("  researcher-steps/s counts the researchers alive at each step (graduates enter, so the population "
+              "grows);\n  nominal rs/s = researchers at the start x steps / seconds. "
+              f"Peak RSS includes the interpreter and imports ({report['model'][0]['rss_after_imports_mib']:.0f} MB).")
+        if len(report["model"][0]["all_step_seconds"]) > 1:
+            print(f"  median of {len(report['model'][0]['all_step_seconds'])} runs per size; seconds of every run: "
+                  + "; ".join(", ".join(f"{t:.2f}" for t in row["all_step_seconds"]) for row in report["model"]))
+        busy = max(row["step_seconds"] / row["step_cpu_seconds"] for row in report["model"])
+        if busy > 1.1:
+            print(f"  wall time up to {busy - 1:.0%} above CPU time: other processes shared the core.")
         if report.get("show_phases"):
             largest = report["model"][-1]
-            print(f"\n  Phases at {largest['researchers']:,} researchers (s over the run; feasible and utility are "
-                  "inside search)")
+            print(f"\n  Phases at {largest['researchers']:,} researchers (seconds over the run; feasible and "
+                  "utility are part of search)")
             for name, seconds in largest["phase_seconds"].items():
                 share = seconds / largest["step_seconds"]
                 print(f"  {'  ' if name in SUBPHASES else ''}{name:<24}{seconds:>8.2f}  {share:>6.1%}")
 
     if report["choice"]:
-        print("\nChoice step (post_offers + search + choose) vs agent by agent (mesa.Agent per researcher, "
-              "AgentSet.shuffle_do)")
-        header = ("researchers", "column s", "agent s", "column rs/s", "agent rs/s", "ratio", "agent build s")
-        print("  ".join(f"{h:>12}" for h in header))
-        for row in report["choice"]:
-            print(
-                f"{row['researchers']:>12,}  {row['column_seconds']:>12.4f}  {row['agent_seconds']:>12.4f}  "
-                f"{row['column_researcher_steps_per_second']:>12,.0f}  "
-                f"{row['agent_researcher_steps_per_second']:>12,.0f}  {row['ratio']:>11.1f}x  "
-                f"{row['agent_build_seconds']:>12.2f}"
-            )
+        print("\nChoice step (post_offers + search + choose): column code vs agent by agent (a mesa.Agent per "
+              "researcher, AgentSet.shuffle_do)")
+        rows = [
+            [
+                f"{row['researchers']:,}", f"{row['column_seconds'] * 1e3:.2f}", f"{row['agent_seconds'] * 1e3:.1f}",
+                f"{row['column_researcher_steps_per_second'] / 1e6:.2f}M",
+                f"{row['agent_researcher_steps_per_second'] / 1e6:.2f}M", f"{row['ratio']:.1f}x",
+                f"{row['cpu_ratio']:.1f}x", f"{row['agent_build_seconds']:.2f}",
+            ]
+            for row in report["choice"]
+        ]
+        header = ["researchers", "column ms", "agent ms", "column rs/s", "agent rs/s", "ratio", "CPU-time ratio",
+                  "agent build s"]  # fmt: skip
+        print(table(header, rows))
         for row in report["choice"]:
             shares = "; ".join(
                 f"{key} {v['column_share']:.2%} vs {v['agent_share']:.2%} (z {v['z']:+.1f})"
                 for key, v in row["outcomes"].items()
             )
-            print(f"  same step at {row['researchers']:,}: utility gap {row['max_utility_gap']:.1e}; {shares}")
-        print(f"  median of {report['choice'][0]['repeats']} repeats, after {report['choice'][0]['warmup_steps']} "
-              "warm-up steps; ratio = agent time / column time.")
+            verdict = "same step" if row["same_step"] else "VERSIONS DIFFER (update agent_by_agent.py to the model)"
+            print(f"  {verdict} at {row['researchers']:,}: utility gap {row['max_utility_gap']:.1e}; {shares}")
+        first = report["choice"][0]
+        print(
+            f"  both start from the same state (after {first['warmup_steps']} steps), each run from a fresh copy; "
+            f"column and agent runs alternate;\n  median of {first['repeats']} timed runs each, each after an "
+            "untimed one; ratio = agent time / column time\n  (wall clock; the CPU-time ratio uses process CPU "
+            "time, which other processes on the core do not inflate)."
+        )
 
     print("\nTargets (one core)")
     for target in report["targets"]:
@@ -332,6 +397,13 @@ def targets(report: dict) -> list[dict]:
             "measured": ", ".join(f"{row['ratio']:.1f}x at {row['researchers']:,}" for row in report["choice"]),
             "met": worst >= TARGET_RATIO,
         })
+        out.append({
+            "name": "agent version computes the column choice step (utilities, choice shares)",
+            "measured": ", ".join(
+                f"{'same' if row['same_step'] else 'differs'} at {row['researchers']:,}" for row in report["choice"]
+            ),
+            "met": all(row["same_step"] for row in report["choice"]),
+        })
     return out
 
 
@@ -345,6 +417,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=64, help="steps per whole-model run (default: 64)")
     parser.add_argument("--choice-sizes", type=parse_sizes, default=parse_sizes("10k,100k"),
                         help="researcher counts of the column vs agent comparison (default: 10k,100k; '' skips it)")
+    parser.add_argument("--model-repeats", type=int, default=1,
+                        help="whole-model runs per size, each in a fresh process; the median is reported (default: 1)")
     parser.add_argument("--repeats", type=int, default=5, help="choice-step repeats; the median is reported")
     parser.add_argument("--warmup", type=int, default=4, help="steps run before the choice step is timed")
     parser.add_argument("--scenario", default=str(BASELINE), help="scenario file (default: scenarios/baseline.yaml)")
@@ -358,17 +432,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         child(json.loads(args.child))
         return 0
-    if args.steps < 1 or args.repeats < 1 or args.warmup < 0:
-        parser.error("--steps and --repeats must be at least 1, --warmup at least 0")
+    if min(args.steps, args.repeats, args.model_repeats) < 1 or args.warmup < 0:
+        parser.error("--steps, --repeats and --model-repeats must be at least 1, --warmup at least 0")
 
     cpu = min(os.sched_getaffinity(0)) if args.cpu is None else args.cpu
     scenario = str(Path(args.scenario).resolve())
+    load_before = os.getloadavg()
     model_rows = []
     for n in args.sizes:
-        print(f"whole model, {n:,} researchers ...", file=sys.stderr, flush=True)
-        model_rows.append(in_child_process(
-            {"kind": "model", "scenario": scenario, "researchers": n, "steps": args.steps, "cpu": cpu}
-        ))
+        runs = []
+        for k in range(args.model_repeats):
+            print(f"whole model, {n:,} researchers, run {k + 1} of {args.model_repeats} ...", file=sys.stderr,
+                  flush=True)
+            runs.append(in_child_process(
+                {"kind": "model", "scenario": scenario, "researchers": n, "steps": args.steps, "cpu": cpu}
+            ))
+        runs.sort(key=lambda run: run["step_seconds"])
+        row = runs[(len(runs) - 1) // 2]  # the median run (the faster of the middle two)
+        row["all_step_seconds"] = [run["step_seconds"] for run in runs]
+        row["peak_rss_mib"] = max(run["peak_rss_mib"] for run in runs)
+        model_rows.append(row)
     choice_rows = []
     for n in args.choice_sizes:
         print(f"choice step, {n:,} researchers ...", file=sys.stderr, flush=True)
@@ -380,7 +463,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "scenario": os.path.relpath(scenario, ROOT) if scenario.startswith(str(ROOT)) else scenario,
         "steps": args.steps,
-        "environment": environment(cpu),
+        "environment": {**environment(cpu), "load_average_before": load_before, "load_average_after": os.getloadavg()},
         "model": model_rows,
         "choice": choice_rows,
         "show_phases": args.phases,

@@ -86,12 +86,13 @@ def choose_best(score: np.ndarray, group: np.ndarray) -> np.ndarray:
     """Return, for each group present, the row index of its highest score (ties: the later row)."""
     if len(score) == 0:
         return np.empty(0, dtype=np.int64)
-    order = np.lexsort((score, group))
-    sorted_group = group[order]
-    last = np.empty(len(order), dtype=bool)
-    last[:-1] = sorted_group[1:] != sorted_group[:-1]
-    last[-1] = True
-    return order[last]
+    size = int(group.max()) + 1
+    best = np.full(size, -np.inf)
+    np.maximum.at(best, group, score)
+    rows = np.flatnonzero(score == best[group])
+    pick = np.full(size, -1, dtype=np.int64)
+    np.maximum.at(pick, group[rows], rows)  # ties: the later row
+    return pick[pick >= 0]
 
 
 def logit_choice(utility: np.ndarray, group: np.ndarray, rng: np.random.Generator) -> np.ndarray:

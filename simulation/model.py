@@ -145,7 +145,7 @@ class TalentModel(mesa.Model):
             employer.base_positions = headcount[employer.index] * (1.0 + employer.spec.vacancy_share)
             employer.state_funding_usd = self.initial_state_funding[employer.index]
             employer.positions = int(round(employer.base_positions))
-        self.thresholds = self.quality_thresholds()
+        self.thresholds, self.target_thresholds = self.quality_thresholds()
         self.market = self.employer_arrays(headcount)
         self.recorder = Recorder(self.n_steps, self.n_regions, len(self.employers), self.start.year, scenario.run.end.year)
         self.observe(Offers.empty())
@@ -270,7 +270,7 @@ class TalentModel(mesa.Model):
             extra = (state_funding[employer.index] - self.initial_state_funding[employer.index]) * share
             employer.grow(self.levers.capacity_growth[employer.index], self.years_per_step)
             employer.set_positions(self.scale, extra)
-        self.thresholds = self.quality_thresholds()
+        self.thresholds, self.target_thresholds = self.quality_thresholds()
         self.market = self.employer_arrays(headcount)
         return Offers.concat([*self.bonus_offers(), *self.return_offers()])
 
@@ -283,7 +283,7 @@ class TalentModel(mesa.Model):
             if policy is None or policy.budget_usd_m_per_year <= 0 or self.market.vacancies[employer.index] <= 0:
                 continue
             rng = self.bonus_streams[employer.index]
-            threshold = float(np.quantile(pop.quality, policy.target_quantile))
+            threshold = self.target_thresholds[policy.target_quantile]
             eligible = np.flatnonzero((pop.quality >= threshold) & (pop.employer != employer.index))
             if not len(eligible):
                 continue
@@ -556,11 +556,15 @@ class TalentModel(mesa.Model):
         median = self.thresholds["median"]
         return np.where(headcount > 0, total / np.maximum(headcount, 1) / median, 1.0)
 
-    def quality_thresholds(self) -> dict[str, float]:
-        """Return the population's median, top-tier and elite quality thresholds."""
+    def quality_thresholds(self) -> tuple[dict[str, float], dict[float, float]]:
+        """Return the population's median, top-tier and elite quality thresholds, and the quality at each
+        signing-bonus target quantile in force (one partial sort for all of them)."""
         pop_cfg = self.config.population
-        median, top, elite = np.quantile(self.population.quality, [0.5, pop_cfg.top_tier_quantile, pop_cfg.elite_quantile])
-        return {"median": float(median), "top_tier": float(top), "elite": float(elite)}
+        targets = sorted({p.target_quantile for p in self.levers.signing_bonus if p is not None})
+        levels = [0.5, pop_cfg.top_tier_quantile, pop_cfg.elite_quantile, *targets]
+        values = np.quantile(self.population.quality, levels)
+        named = {"median": float(values[0]), "top_tier": float(values[1]), "elite": float(values[2])}
+        return named, {q: float(v) for q, v in zip(targets, values[3:])}
 
     def state_funding_by_employer(self, headcount: np.ndarray) -> np.ndarray:
         """Return state funding (USD/year) reaching each employer: its own plus its share of its region's."""

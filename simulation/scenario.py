@@ -300,7 +300,7 @@ class Population(Strict):
         description="Real researchers the initial population stands for; scales budgets and programme slots "
         "to model researchers so results do not depend on run.researchers."
     )
-    quality_sigma: Positive = Field(1.0, description="Quality is lognormal(0, sigma): heavy-tailed.")
+    quality_sigma: Positive = Field(1.0, le=3.0, description="Quality is lognormal(0, sigma): heavy-tailed.")
     top_tier_quantile: Probability = Field(
         0.8, description="Quality quantile of the top tier (MacroPolo: NeurIPS authors, about the top 20%)."
     )
@@ -373,14 +373,14 @@ class Employer(Strict):
     region: str = Field(description="Region it is in.")
     kind: Kind = Field(description="Kind of employer.")
     weight: Positive = Field(description="Relative size within its region at the start.")
-    selectivity: NonNegative = Field(0.0, description="At the start, staff are drawn with weight x quality**selectivity.")
+    selectivity: NonNegative = Field(0.0, le=10.0, description="At the start, staff are drawn with weight x quality**selectivity.")
     vacancy_share: NonNegative = Field(0.1, le=5.0, description="Open positions at the start, as a share of staff.")
     capacity_growth_per_year: float = Field(0.0, ge=-0.5, le=2.0, description="Yearly growth of positions.")
-    base_pay_usd: Positive = Field(description="Pay (USD/year) for a researcher of median quality.")
+    base_pay_usd: Positive = Field(le=1e9, description="Pay (USD/year) for a researcher of median quality.")
     compute_per_researcher: Positive = Field(
         description="Compute per researcher, as an index (1 = a US frontier lab in 2019)."
     )
-    funding_usd_per_researcher: Positive = Field(description="Research funding per researcher (USD/year), before state funding.")
+    funding_usd_per_researcher: Positive = Field(le=1e10, description="Research funding per researcher (USD/year), before state funding.")
     state_backed: bool | None = Field(
         None, description="Receives its region's state funding; default true for academia and state labs."
     )
@@ -552,6 +552,7 @@ def load_scenario(path: str | Path) -> Scenario:
         ScenarioError: listing every problem, each naming the file, key path, value and what is allowed.
     """
     data, provenance = _read_with_extends(Path(path), ())
+    data.pop("extends", None)  # resolved: the result stands on its own
     return _validate(data, provenance, str(path))
 
 

@@ -1,6 +1,7 @@
 """Bad input: every class of mistake in a scenario file or on the command line is reported, not crashed on.
 
-Each malformed scenario is built in a temporary folder from scenarios/baseline.yaml, or as a file that
+Each malformed scenario is built in a temporary folder from scenarios/base/world.yaml (the self-contained
+scenario that scenarios/baseline.yaml builds on), or as a file that
 ``extends:`` it, and checked through ``talentsim validate`` and ``talentsim run``: exit code 2, no traceback,
 and one line per problem of the form ``FILE: key.path: what is allowed (got VALUE)``, naming the file where
 the bad value was written.
@@ -21,7 +22,7 @@ from simulation.scenario import Problem, ScenarioError, load_scenario, scenario_
 
 from conftest import SCENARIOS
 
-BASELINE = SCENARIOS / "baseline.yaml"
+BASELINE = SCENARIOS / "base" / "world.yaml"  # the self-contained scenario that baseline.yaml builds on
 DELETE = object()
 
 
