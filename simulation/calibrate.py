@@ -584,6 +584,7 @@ def calibration_figures(calibration: Calibration, fit: Fit) -> list[Path]:
 
     cfg = calibration.config
     scenario = scenario_with(calibration, fit.values)
+    scenario = scenario.model_copy(update={"name": f"{calibration.scenario.name}, calibrated"})
     result = run(scenario, seed=cfg.seed + 1, replicates=cfg.report_replicates, researchers=cfg.researchers)
     folder = calibration.path(cfg.figures)
     folder.mkdir(parents=True, exist_ok=True)

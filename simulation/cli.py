@@ -20,23 +20,25 @@ class BadInput(Exception):
     """A mistake of the user's, reported without a traceback (exit code 2)."""
 
 
-def _positive_int(text: str) -> int:
+def _whole_number(text: str) -> int:
+    """Parse a whole number; its range is checked by the scenario schema (see ``with_run``)."""
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"must be a whole number (got {text!r})") from None
+
+
+def _positive_int(text: str) -> int:
+    value = _whole_number(text)
     if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
     return value
 
 
 def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    value = _whole_number(text)
     if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+        raise argparse.ArgumentTypeError(f"must be 0 or more (got {value})")
     return value
 
 
@@ -45,7 +47,7 @@ def _formats(text: str) -> tuple[str, ...]:
     formats = tuple(dict.fromkeys(f.strip().lower() for f in text.split(",") if f.strip()))
     bad = [f for f in formats if f not in allowed]
     if bad or not formats:
-        raise argparse.ArgumentTypeError(f"choose from {', '.join(allowed)} (comma-separated), got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be one or more of {', '.join(allowed)}, comma-separated (got {text!r})")
     return formats
 
 
@@ -63,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="output folder (default: results/SCENARIO_NAME)")
     p.add_argument("--seed", type=_seed, help="root seed (default: run.seed of the scenario)")
     p.add_argument("--replicates", type=_positive_int, help="replicates (default: run.replicates)")
-    p.add_argument("--researchers", type=_positive_int, help="researchers at the start (default: run.researchers)")
+    p.add_argument("--researchers", type=_whole_number, help="researchers at the start (default: run.researchers)")
     p.add_argument("--format", type=_formats, default=("parquet", "csv"), help="table formats: parquet,csv (default both)")
     p.add_argument("--no-figures", action="store_true", help="write tables only")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no headline table")
@@ -75,6 +77,86 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("schema", help="print the scenario reference (every key, type, range and default)")
     p.set_defaults(handler=cmd_schema)
+
+    p = commands.add_parser("plot", help="draw the figures of a run's results folder (PNG, SVG, PDF)",
+                            description="Draw report-ready figures from the results folder of 'talentsim run': "
+                            "migration curves, migration by origin, home retention, cohort stay curves with "
+                            "published stay rates, flows between regions, employer headcounts. Given the results "
+                            "folder of 'talentsim sweep', draw the sweep figures instead.")
+    p.add_argument("results", type=Path, help="results folder (the --out of 'talentsim run' or 'talentsim sweep')")
+    p.add_argument("--out", type=Path, help="folder for the figures (default: RESULTS/figures)")
+    p.add_argument("--format", type=_figure_formats, default=("png", "svg", "pdf"),
+                   help="figure formats: png,svg,pdf (default all three)")
+    p.add_argument("--dpi", type=_positive_int, default=300, help="PNG resolution in dots per inch (default 300)")
+    p.add_argument("--tier", choices=("top_tier", "elite", "all"), default="top_tier",
+                   help="tier of the migration and retention curves (default top_tier)")
+    p.add_argument("--period", type=_period, help="years of the flow figure, e.g. 2019:2025 (default: whole run)")
+    p.add_argument("--only", type=_names_list, help="comma-separated figure names (default: all); run figures: "
+                   "migration_curve, migration_by_origin, retention_curve, cohort_stay, flows, employers")
+    p.add_argument("--outcome", help="sweeps: outcome to plot (default: every outcome of the sweep)")
+    p.add_argument("--levers", type=_names_list, help="sweeps: two parameter columns for the heatmap, e.g. a,b")
+    p.add_argument("--threshold", type=float, help="sweeps: outcome value drawn as a contour and a line, e.g. 0.35 "
+                   "(for a share of 35%%); name its outcome with --outcome")
+    p.set_defaults(handler=cmd_plot)
+
+    p = commands.add_parser("compare", help="compare scenarios' results with a baseline: figures and indicators",
+                            description="Compare the results folders of several runs with the first (the "
+                            "baseline): migration curves on shared axes, the difference from the baseline with its "
+                            "replicate band, and a table of headline indicators with intervals.")
+    p.add_argument("baseline", type=Path, help="results folder of the baseline run")
+    p.add_argument("others", type=Path, nargs="+", help="results folder(s) of the runs to compare with it")
+    p.add_argument("--at", type=_years, help="year(s) of the indicator table, e.g. 2030 or 2025,2030 "
+                   "(default 2030, or the last year all runs cover)")
+    p.add_argument("--tier", choices=("top_tier", "elite", "all"), default="top_tier",
+                   help="tier of the curves (default top_tier)")
+    p.add_argument("--out", type=Path, help="folder for the figures and table (default: results/compare_A_vs_B)")
+    p.add_argument("--format", type=_figure_formats, default=("png", "svg", "pdf"),
+                   help="figure formats: png,svg,pdf (default all three)")
+    p.add_argument("--dpi", type=_positive_int, default=300, help="PNG resolution in dots per inch (default 300)")
+    p.add_argument("--report", type=Path, metavar="FILE", help="also write a self-contained HTML comparison report")
+    p.add_argument("--quiet", action="store_true", help="do not print the indicator table")
+    p.set_defaults(handler=cmd_compare)
+
+    p = commands.add_parser("report", help="write a self-contained HTML report of a run's results",
+                            description="Write one HTML file (figures embedded, no server or network needed) with "
+                            "the scenario's description, headline indicators, figures with captions and sources, "
+                            "and the run's provenance.")
+    p.add_argument("results", type=Path, help="results folder (the --out of 'talentsim run')")
+    p.add_argument("-o", "--output", type=Path, help="HTML file to write (default: RESULTS/report.html)")
+    p.add_argument("--at", type=_years, help="years of the indicator table (default: start, 2025, 2030, end)")
+    p.add_argument("--tier", choices=("top_tier", "elite", "all"), default="top_tier",
+                   help="tier of the migration and retention curves (default top_tier)")
+    p.add_argument("--period", type=_period, help="years of the flow figure, e.g. 2019:2025 (default: whole run)")
+    p.set_defaults(handler=cmd_report)
+
+    p = commands.add_parser(
+        "sweep", help="run an experiment: policy levers x uncertainties x replicates, on local cores or a Dask cluster",
+        description="Run every run of an experiment file (experiments/*.yaml) and store its outcomes and curves in "
+        "a results folder that survives interruption: stop it at any time (Ctrl-C, or even kill -9) and run the "
+        "same command with --resume to finish. Runs go to local worker processes (all cores) by default, or to a "
+        "Dask cluster given its scheduler address. Read the results with simulation.read_experiment(FOLDER).",
+        epilog="Exit codes: 0 every run finished, 3 some runs failed (listed; --resume retries them), "
+        "2 bad input, 1 internal error, 130 interrupted.",
+    )
+    p.add_argument("experiment", type=Path, help="experiment YAML file, e.g. experiments/bonus_vs_state_funding.yaml")
+    p.add_argument("--out", type=Path, metavar="DIR", help="results folder (default: results/EXPERIMENT_NAME)")
+    p.add_argument("--workers", type=_workers, metavar="N", help="local worker processes (default: every core; 0 = run in "
+                   "this process); with --cluster local, the local Dask workers")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDRESS", help="run on the Dask cluster whose scheduler is at ADDRESS, "
+                       "e.g. tcp://10.0.0.5:8786 (needs the dask extra)")
+    where.add_argument("--cluster", choices=("local",), help="start a Dask cluster on this machine for the sweep")
+    p.add_argument("--resume", action="store_true", help="continue the sweep in --out: keep finished runs, run "
+                   "missing and failed ones")
+    p.add_argument("--dry-run", action="store_true", help="check the experiment and show its runs without running them")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no table of outcomes")
+    p.set_defaults(handler=cmd_sweep)
+    p = commands.add_parser("calibrate", help="fit a scenario's parameters to published targets")
+    p.add_argument("config", type=Path, help="calibration file, e.g. experiments/calibration/baseline.yaml")
+    p.add_argument("--no-recovery", action="store_true", help="skip the recovery check (fit the real targets only)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=cmd_calibrate)
+
     return parser
 
 
@@ -82,10 +164,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .plots import plot_migration_curves, plot_retention_curves, save_figure
     from .results import format_headline
     from .runner import run
-    from .scenario import load_scenario
+    from .scenario import ScenarioError, load_scenario
 
     scenario = load_scenario(args.scenario)
-    scenario = scenario.with_run(seed=args.seed, replicates=args.replicates, researchers=args.researchers)
+    try:
+        scenario = scenario.with_run(seed=args.seed, replicates=args.replicates, researchers=args.researchers)
+    except ScenarioError as exc:  # the options, not the file, are at fault: name them as typed
+        raise BadInput("\n".join(_as_option(problem) for problem in exc.problems)) from None
     out = args.out or Path("results") / scenario.name
     if out.exists() and not out.is_dir():
         raise BadInput(f"--out {out}: exists and is not a folder; choose another path")
@@ -103,6 +188,26 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(format_headline(result.headline()))
         print(f"\nWrote {len(written)} files to {out}/ (tables, manifest.json"
               f"{', figures' if not args.no_figures else ''})")
+    return EXIT_OK
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from .calibrate import load_calibration, run_calibration
+
+    calibration = load_calibration(args.config)  # bad input is reported before any run starts
+    cfg = calibration.config
+    print(f"Calibrating {len(cfg.parameters)} parameters of {cfg.scenario} to {len(calibration.targets)} targets "
+          f"({cfg.replicates} replicates x {cfg.researchers:,} researchers per evaluation)")
+    fit = run_calibration(args.config, progress=not args.quiet, recovery=not args.no_recovery,
+                          command="talentsim " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["calibrate"] else "")
+    within = sum(r["within"] for r in fit.table if r["weight"] > 0)
+    fitted = sum(1 for r in fit.table if r["weight"] > 0)
+    print(f"Objective {fit.objective:.3f}; {within} of {fitted} fitted targets within tolerance "
+          f"({fit.evaluations} evaluations, {fit.wall_seconds / 60:.1f} min)")
+    for row in fit.table:
+        print(f"  {row['label']:<72} published {row['published']:.3f}  simulated {row['simulated']:.3f} "
+              f"[{row['low']:.3f}, {row['high']:.3f}]")
+    print(f"Wrote {calibration.path(cfg.output)} and {calibration.path(cfg.report)}")
     return EXIT_OK
 
 
@@ -132,11 +237,236 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _figure_formats(text: str) -> tuple[str, ...]:
+    allowed = ("png", "svg", "pdf")
+    formats = tuple(dict.fromkeys(f.strip().lower() for f in text.split(",") if f.strip()))
+    bad = [f for f in formats if f not in allowed]
+    if bad or not formats:
+        raise argparse.ArgumentTypeError(f"must be one or more of {', '.join(allowed)}, comma-separated (got {text!r})")
+    return formats
+
+
+def _years(text: str) -> list[float]:
+    try:
+        years = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a year or comma-separated years, e.g. 2030 or 2025,2030 "
+                                         f"(got {text!r})") from None
+    if not years:
+        raise argparse.ArgumentTypeError("give at least one year, e.g. 2030")
+    return years
+
+
+def _period(text: str) -> tuple[float, float]:
+    parts = text.replace("-", ":").split(":")
+    try:
+        start, end = (float(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be START:END in years, e.g. 2019:2025 (got {text!r})") from None
+    if end <= start:
+        raise argparse.ArgumentTypeError(f"must end after it starts, e.g. 2019:2025 (got {text!r})")
+    return start, end
+
+
+def _names_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _results_folder(folder: Path) -> Path:
+    if not folder.exists():
+        raise BadInput(f"{folder}: no such folder; give the --out folder of 'talentsim run'")
+    if not folder.is_dir():
+        raise BadInput(f"{folder}: not a folder; give the --out folder of 'talentsim run'")
+    return folder
+
+
+def _check_period(period, result) -> None:
+    if period is None:
+        return
+    first, last = float(result.stocks["year"].min()), float(result.stocks["year"].max())
+    if period[0] < first - 1e-9 or period[1] > last + 1e-9:
+        raise BadInput(f"--period {period[0]:g}:{period[1]:g}: the run covers {first:g} to {last:g}; choose years "
+                       "inside it")
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    folder = _results_folder(args.results)
+    if not (folder / "manifest.json").exists():
+        return _plot_experiment(args, folder)
+    from .plots import RUN_FIGURES, run_figures, save_figure
+    from .results import load_results
+
+    unknown = [name for name in args.only or [] if name not in RUN_FIGURES]
+    if unknown:
+        raise BadInput(f"--only: unknown figure(s) {', '.join(unknown)}; choose from {', '.join(RUN_FIGURES)}")
+    result = load_results(folder)
+    _check_period(args.period, result)
+    out = args.out or folder / "figures"
+    written = []
+    for name, fig in run_figures(result, tier=args.tier, period=args.period, names=args.only):
+        written += save_figure(fig, out / name, args.format, dpi=args.dpi)
+    for path in written:
+        print(path)
+    return EXIT_OK
+
+
+def _plot_experiment(args: argparse.Namespace, folder: Path) -> int:
+    import simulation
+
+    read_experiment = getattr(simulation, "read_experiment", None)
+    if read_experiment is None:
+        raise BadInput(f"{folder}: no manifest.json; give the --out folder of 'talentsim run'")
+    from .plots import FigureOptionError, save_figure, sweep_figures
+
+    experiment = read_experiment(folder)
+    out = args.out or folder / "figures"
+    written = []
+    try:
+        for name, fig in sweep_figures(experiment, outcome=args.outcome, levers=args.levers,
+                                       threshold=args.threshold):
+            written += save_figure(fig, out / name, args.format, dpi=args.dpi)
+    except FigureOptionError as exc:
+        raise BadInput(str(exc)) from None
+    for path in written:
+        print(path)
+    return EXIT_OK
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    import re
+
+    from .compare import (CompareError, compare_table, format_compare_table, load_many, plot_compare_curves,
+                          plot_compare_difference, scenario_labels)
+    from .plots import save_figure
+
+    folders = [_results_folder(f) for f in (args.baseline, *args.others)]
+    results = load_many(folders)
+    labels = scenario_labels(results)
+    try:
+        table = compare_table(results, args.at)
+    except CompareError as exc:
+        raise BadInput(str(exc)) from None
+    out = args.out or Path("results") / re.sub(r"[^A-Za-z0-9_.-]+", "_", "compare_" + "_vs_".join(labels))
+    if out.exists() and not out.is_dir():
+        raise BadInput(f"--out {out}: exists and is not a folder; choose another path")
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "compare.csv", index=False)
+    written = [out / "compare.csv"]
+    written += save_figure(plot_compare_curves(results, tier=args.tier), out / "compare_curves", args.format,
+                           dpi=args.dpi)
+    written += save_figure(plot_compare_difference(results, tier=args.tier), out / "compare_difference", args.format,
+                           dpi=args.dpi)
+    if args.report:
+        from .report import write_comparison_report
+
+        written.append(write_comparison_report(results, args.report, at=args.at, tier=args.tier, folders=folders))
+    if not args.quiet:
+        names = {k: r.name for k, r in results[0].scenario.regions.items()}
+        print(format_compare_table(table, names))
+        print(f"\nWrote {len(written)} files: {out}/ (compare.csv, compare_curves, compare_difference)"
+              + (f" and {args.report}" if args.report else ""))
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .compare import CompareError
+    from .report import write_report
+    from .results import load_results
+
+    folder = _results_folder(args.results)
+    result = load_results(folder)
+    _check_period(args.period, result)
+    output = args.output or folder / "report.html"
+    if output.exists() and output.is_dir():
+        raise BadInput(f"--output {output}: is a folder; give the HTML file to write, e.g. {output}/report.html")
+    try:
+        path = write_report(result, output, years=args.at, tier=args.tier, period=args.period, folder=folder)
+    except CompareError as exc:
+        raise BadInput(f"--at: {exc}") from None
+    print(f"Wrote {path} ({path.stat().st_size / 1e6:.1f} MB, self-contained: open it in any browser)")
+    return EXIT_OK
+
+
+EXIT_RUNS_FAILED, EXIT_INTERRUPTED = 3, 130
+
+
+def _workers(text: str) -> int:
+    value = _whole_number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (run in this process) or more (got {value})")
+    return value
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .executors import MissingExtra, SweepInterrupted, sweep
+    from .experiment import ExperimentError, lever_arms, load_experiment, uncertainty_samples
+    from .store import SweepError, read_experiment
+
+    if args.scheduler and args.workers is not None:
+        raise BadInput("--workers applies to local processes and --cluster local; the workers of a cluster are set "
+                       "when they are started: dask worker ADDRESS --nworkers N --nthreads 1")
+    try:
+        experiment = load_experiment(args.experiment)
+    except ExperimentError as exc:
+        count = len(exc.problems)
+        print(f"error: {count} problem{'s' if count != 1 else ''} in the experiment:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    d = experiment.definition
+    plan = experiment.runs()
+    if args.dry_run:
+        arms, samples = lever_arms(d), uncertainty_samples(d)
+        print(f"ok: {args.experiment}: experiment '{d.name}' on scenario '{experiment.base.name}': {len(plan)} runs = "
+              f"{len(arms)} lever arm(s) x {len(samples)} uncertainty sample(s) ({d.sampling.method if d.uncertainties else 'none'}) "
+              f"x {d.replicates} replicate(s); {experiment.base.run.researchers:,} researchers, "
+              f"{experiment.base.run.start:%Y-%m} to {experiment.base.run.end:%Y-%m}")
+        for name, lever in d.levers.items():
+            print(f"  lever {name}: {', '.join(map(str, lever.values))}")
+        for name, uncertainty in d.uncertainties.items():
+            print(f"  uncertainty {name}: {uncertainty.describe()}")
+        print(f"  outcomes: {', '.join(d.outcomes)}" + (f"; curves: {', '.join(d.curves)}" if d.curves else ""))
+        return EXIT_OK
+    out = args.out or Path("results") / d.name
+    try:
+        summary = sweep(experiment, out, workers=args.workers, scheduler=args.scheduler, cluster=args.cluster,
+                        resume=args.resume, progress=not args.quiet)
+    except (SweepError, MissingExtra, ConnectionError) as exc:
+        raise BadInput(str(exc)) from None
+    except SweepInterrupted as stop:
+        print("\n" + stop.summary.format(_resume_command(args, out)), file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if not args.quiet and summary.done + summary.skipped:
+        from .store import format_outcomes_by_arm
+
+        print(format_outcomes_by_arm(read_experiment(out)) + "\n")
+    print(summary.format(_resume_command(args, out)))
+    return EXIT_OK if summary.ok else EXIT_RUNS_FAILED
+
+
+def _resume_command(args: argparse.Namespace, out: Path) -> str:
+    where = f" --scheduler {args.scheduler}" if args.scheduler else (f" --cluster {args.cluster}" if args.cluster else "")
+    workers = f" --workers {args.workers}" if args.workers is not None else ""
+    return f"talentsim sweep {args.experiment} --out {out}{workers}{where} --resume"
+
+
 def _print_problems(exc) -> None:
     count = len(exc.problems)
     print(f"error: {count} problem{'s' if count != 1 else ''} in the scenario:", file=sys.stderr)
     for problem in exc.problems:
         print(f"  {problem}", file=sys.stderr)
+    if getattr(exc, "checks_pending", False):
+        print("note: names of regions and employers, shares and schedule order are checked once these are fixed",
+              file=sys.stderr)
+
+
+def _as_option(problem) -> str:
+    """Return a problem with a run setting as the command-line option that set it (run.seed -> --seed)."""
+    if problem.path.startswith("run."):
+        option = "--" + problem.path.removeprefix("run.")
+        got = f" (got {problem.value})" if problem.has_value else ""
+        return f"{option}: {problem.message}{got}"
+    return str(problem)
 
 
 def _package_version() -> str:
@@ -150,7 +480,10 @@ def _package_version() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ``talentsim`` command line; return its exit code."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # argparse has printed the usage and what is wrong (exit 2), or the help (exit 0)
+        return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
     from .scenario import ScenarioError
 
     try:
@@ -160,6 +493,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except (BadInput, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (PermissionError, NotADirectoryError) as exc:
+        print(f"error: {exc.filename}: {exc.strerror}; choose another path", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted; nothing was written for the run in progress", file=sys.stderr)

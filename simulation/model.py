@@ -92,6 +92,7 @@ class Levers:
     investment: np.ndarray
     entry_rate: float
     origin_mix: np.ndarray
+    quality_shift: np.ndarray  # of new graduates' ln(quality), by training region
 
 
 class TalentModel(mesa.Model):
@@ -232,6 +233,7 @@ class TalentModel(mesa.Model):
             investment=by_region(levers.investment_index, 1.0),
             entry_rate=float(entry_rate),
             origin_mix=origin_mix / origin_mix.sum(),
+            quality_shift=by_region(pipeline.quality_shift, 0.0),
         )
 
     # 2. Entry and exit --------------------------------------------------------------------------------------
@@ -252,7 +254,9 @@ class TalentModel(mesa.Model):
         rng = self.streams["entry"]
         n = stochastic_round(self.levers.entry_rate * len(pop) * self.years_per_step, rng)
         if n > 0:
-            graduates = draw_graduates(self.config, n, self.levers.origin_mix, self.month.year, self.next_id, rng)
+            graduates = draw_graduates(
+                self.config, n, self.levers.origin_mix, self.levers.quality_shift, self.month.year, self.next_id, rng
+            )
             self.next_id += n
             entry_code = np.full(n, self.n_regions)
             self.recorder.flows_at(self.step_count, entry_code, graduates.region, graduates.origin)

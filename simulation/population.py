@@ -185,13 +185,22 @@ def draw_initial_population(
 
 
 def draw_graduates(
-    scenario: Scenario, n: int, origin_mix: np.ndarray, year: int, first_id: int, rng: np.random.Generator
+    scenario: Scenario,
+    n: int,
+    origin_mix: np.ndarray,
+    quality_shift: np.ndarray,
+    year: int,
+    first_id: int,
+    rng: np.random.Generator,
 ) -> Population:
-    """Return ``n`` new PhD graduates, without a post, in the region where they trained."""
+    """Return ``n`` new PhD graduates, without a post, in the region where they trained.
+
+    ``quality_shift`` (by training region) shifts the mean of their ln(quality).
+    """
     regions = scenario.region_ids
     origin = rng.choice(len(regions), size=n, p=origin_mix).astype(np.int8)
     trained = _draw_rows(share_matrix(scenario.population.training_location, regions), origin, rng)
-    quality = rng.lognormal(0.0, scenario.population.quality_sigma, size=n)
+    quality = rng.lognormal(0.0, scenario.population.quality_sigma, size=n) * np.exp(quality_shift[trained])
     abroad = trained != origin
     prefs = _draw_preferences(scenario, origin, rng)
     zeros = np.zeros(n, dtype=np.float32)

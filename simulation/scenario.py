@@ -451,6 +451,11 @@ class Pipeline(Strict):
     origin_mix: Scheduled(dict[str, NonNegative]) | None = Field(
         None, description="Origin shares of entering graduates (sum to 1); default population.origin_shares."
     )
+    quality_shift: dict[str, Scheduled(Annotated[float, Field(ge=-2.0, le=2.0)])] = Field(
+        default_factory=dict,
+        description="Shift of the mean of ln(quality) of new graduates by training region (0: the initial "
+        "population's distribution; +0.25 makes a graduate's quality about 28% higher). Unlisted: 0.",
+    )
 
 
 class Levers(Strict):
@@ -1098,6 +1103,7 @@ def check_references(scenario: Scenario) -> Iterator[tuple[tuple[Any, ...], str,
         yield from region_keys(lever.region, ("levers", name, "region"))
         yield from employer_keys(lever.employer, ("levers", name, "employer"))
     yield from employer_keys(levers.signing_bonus, ("levers", "signing_bonus"))
+    yield from region_keys(levers.pipeline.quality_shift, ("levers", "pipeline", "quality_shift"))
     if levers.pipeline.origin_mix is not None:
         for i, step in enumerate(levers.pipeline.origin_mix):
             yield from shares(step.value, ("levers", "pipeline", "origin_mix", i, "value"))

@@ -61,17 +61,28 @@ def test_initial_state_matches_the_published_shares(baseline):
     assert start["China"] == pytest.approx(0.11, abs=0.01)
 
 
-def test_capacity_is_never_exceeded(small_run):
-    employers = small_run.employers
-    assert (employers.headcount <= employers.positions).all()
-    assert (employers.arrivals > 0).any()  # hiring does happen
+def no_employer_outgrows_its_positions(employers) -> bool:
+    """Hires only fill vacancies: headcount never exceeds positions, unless it already did (positions can
+    shrink, and staff are not laid off) and then it does not grow."""
+    table = employers.sort_values(["replicate", "employer", "step"])
+    before = table.groupby(["replicate", "employer"]).headcount.shift(1).fillna(0)
+    return bool((table.headcount <= np.maximum(table.positions, before)).all())
+
+
+def test_capacity_is_never_exceeded(small, small_run):
+    assert no_employer_outgrows_its_positions(small_run.employers)
+    assert (small_run.employers.arrivals > 0).any()  # hiring does happen
+    model = TalentModel(small, seed=4)
+    for _ in range(8):
+        model.step()
+        assert model.market.vacancies.min() >= 0  # matching never hired past an employer's vacancies
 
 
 def test_capacity_holds_with_aggressive_poaching(small):
     scenario = with_levers(small, {"signing_bonus": {"meta": [{"from": "2020-01", "value": {
         "budget_usd_m_per_year": 20000, "bonus_usd": 5e6, "max_usd": 1e8, "target_quantile": 0.9}}]}})
     employers = run(scenario, seed=2).employers
-    assert (employers.headcount <= employers.positions).all()
+    assert no_employer_outgrows_its_positions(employers)
     meta = employers[employers.employer == "meta"]
     assert meta.arrivals.sum() > 0
 
