@@ -112,13 +112,17 @@ def match_under_capacity(employer: np.ndarray, quality: np.ndarray, vacancies: n
         quality: acceptor quality; higher is kept first.
         vacancies: open positions of each employer (indexed by employer).
     """
-    accepted = np.zeros(len(employer), dtype=bool)
     if len(employer) == 0:
-        return accepted
-    order = np.lexsort((-quality, employer))
-    sorted_emp = employer[order]
-    starts = np.flatnonzero(np.r_[True, sorted_emp[1:] != sorted_emp[:-1]])
-    first_of_group = np.repeat(starts, np.diff(np.r_[starts, len(order)]))
-    rank = np.arange(len(order)) - first_of_group
-    accepted[order] = rank < vacancies[sorted_emp]
+        return np.zeros(0, dtype=bool)
+    # Only oversubscribed employers need their acceptors ranked; the others keep everyone.
+    over = np.bincount(employer, minlength=len(vacancies)) > vacancies
+    accepted = ~over[employer]
+    contested = np.flatnonzero(~accepted)
+    if len(contested):
+        order = contested[np.lexsort((-quality[contested], employer[contested]))]
+        sorted_emp = employer[order]
+        starts = np.flatnonzero(np.r_[True, sorted_emp[1:] != sorted_emp[:-1]])
+        first_of_group = np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+        rank = np.arange(len(order)) - first_of_group
+        accepted[order] = rank < vacancies[sorted_emp]
     return accepted

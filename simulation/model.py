@@ -504,8 +504,9 @@ class TalentModel(mesa.Model):
         pop.bonus_years_left -= years
         abroad = pop.region != pop.origin
         gaining = abroad & (pop.years_abroad < cfg.population.abroad_quality_gain_years)
-        pop.quality[gaining] *= math.exp(cfg.population.abroad_quality_gain_per_year * years)
-        pop.years_abroad[abroad] += years
+        # Whole-column operations (x * 1 and x + 0 leave the others exactly as they were).
+        pop.quality *= np.where(gaining, math.exp(cfg.population.abroad_quality_gain_per_year * years), 1.0)
+        pop.years_abroad += np.where(abroad, np.float32(years), np.float32(0.0))
 
         headcount = self.headcounts()
         peer = self.peer_quality(headcount)
@@ -555,8 +556,7 @@ class TalentModel(mesa.Model):
     def peer_quality(self, headcount: np.ndarray) -> np.ndarray:
         """Return each employer's mean staff quality relative to the population median (1 if empty)."""
         pop = self.population
-        placed = pop.employer >= 0
-        total = np.bincount(pop.employer[placed], weights=pop.quality[placed], minlength=len(self.employers))
+        total = np.bincount(pop.employer + 1, weights=pop.quality, minlength=len(self.employers) + 1)[1:]
         median = self.thresholds["median"]
         return np.where(headcount > 0, total / np.maximum(headcount, 1) / median, 1.0)
 
