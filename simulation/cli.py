@@ -398,7 +398,7 @@ def _workers(text: str) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from .executors import MissingExtra, SweepInterrupted, sweep
+    from .executors import MissingExtra, SweepInterrupted, WorkerStartError, sweep
     from .experiment import ExperimentError, lever_arms, load_experiment, uncertainty_samples
     from .store import SweepError, read_experiment
 
@@ -433,6 +433,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                         resume=args.resume, progress=not args.quiet)
     except (SweepError, MissingExtra, ConnectionError) as exc:
         raise BadInput(str(exc)) from None
+    except WorkerStartError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INTERNAL
     except SweepInterrupted as stop:
         print("\n" + stop.summary.format(_resume_command(args, out)), file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -119,6 +119,15 @@ class SerialExecutor:
         pass
 
 
+class WorkerStartError(RuntimeError):
+    """Local worker processes that die before they can run anything."""
+
+
+def _ready() -> bool:
+    """Return True once a worker process has started (a probe before runs are sent)."""
+    return True
+
+
 def _init_worker(parent: int) -> None:
     """Set up a local worker process: Ctrl-C is the parent's to handle, and the worker ends with its parent."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -162,6 +171,13 @@ class LocalExecutor:
             inflight: dict[Any, RunTask] = {}
             finished_normally = False
             try:
+                try:
+                    pool.submit(_ready).result()
+                except BrokenProcessPool:
+                    raise WorkerStartError(
+                        "the local worker processes could not start (see the error above). Start sweeps from the "
+                        "talentsim command, a script file or a notebook, or use workers=0 to run in this process."
+                    ) from None
                 broken = False
 
                 def send() -> bool:
