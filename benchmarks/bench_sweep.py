@@ -13,7 +13,7 @@ ratios come from one run of the benchmark on one machine state:
 Each time is the whole ``sweep()`` call: starting the worker processes (the local pool's) and their imports,
 sending the runs, writing every run's files, the index and the final tables. The experiment is the baseline
 scenario with ``run.researchers`` chosen so that one run takes about ``--seconds`` on this machine
-(measured first, in this process), one lever with four values, and replicates to make ``--runs`` runs.
+(measured first, in this process, with the memory allocator set as in the worker processes), one lever with four values, and replicates to make ``--runs`` runs.
 
 Reported: runs per minute of each, the mean time of one run inside the workers, and how many cores other
 processes kept busy meanwhile (Linux, with psutil); parallel efficiency = (runs/min at 2 workers) / (2 x runs/min at 1 worker);
@@ -48,7 +48,9 @@ LEVER_VALUES = (0.45, 0.6, 0.75, 0.9)
 def calibrate(seconds: float, end: str) -> tuple[int, float]:
     """Return researchers for a run of about ``seconds`` of the baseline to ``end``, and the measured time."""
     from simulation import load_scenario, run
+    from simulation.executors import tune_allocator
 
+    tune_allocator()  # as in the worker processes, so a run there takes about ``seconds`` too
     base = load_scenario(BASELINE)
 
     def timed(researchers: int) -> float:

@@ -128,9 +128,46 @@ def _ready() -> bool:
     return True
 
 
+MMAP_THRESHOLD_BYTES = 32 * 2**20  # glibc's own ceiling for its adaptive threshold on 64-bit systems
+_ALLOCATOR_TUNED = False
+
+
+def tune_allocator() -> None:
+    """Let a worker process reuse the memory of numpy's large temporary arrays (glibc only; once per process).
+
+    glibc hands out arrays above the mmap threshold (128 kB at first) as fresh pages and returns them on
+    free, page faults and all; it raises the threshold as it goes, unless ``MALLOC_TRIM_THRESHOLD_`` is set,
+    which Dask's nannies set for their workers. A run then takes about 1.7 times as long. A fixed 32 MB
+    threshold keeps the model's per-step arrays on the heap, in Dask workers and local ones alike. Memory
+    use and results are unchanged; only the time spent in the allocator is.
+    """
+    global _ALLOCATOR_TUNED
+    if _ALLOCATOR_TUNED:
+        return
+    _ALLOCATOR_TUNED = True
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):  # not glibc
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    mallopt(m_mmap_threshold, MMAP_THRESHOLD_BYTES)
+    mallopt(m_trim_threshold, 2 * MMAP_THRESHOLD_BYTES)
+
+
+def execute_in_worker(task: RunTask) -> RunOutput:
+    """Run one task in a worker process (see ``execute``), with the worker's allocator tuned first."""
+    tune_allocator()
+    return execute(task)
+
+
 def _init_worker(parent: int) -> None:
     """Set up a local worker process: Ctrl-C is the parent's to handle, and the worker ends with its parent."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    tune_allocator()
 
     def watch() -> None:  # a parent killed with SIGKILL cannot stop its workers; they stop themselves
         while True:
@@ -221,14 +258,17 @@ class LocalExecutor:
                 finished_normally = True
             finally:
                 _stop_pool(pool, wait=finished_normally)
+                self._last = pool
 
     def close(self) -> None:
-        pass
+        pool, self._last = getattr(self, "_last", None), None
+        if pool is not None:
+            pool.shutdown(wait=True)  # the workers were told to stop; they have had the table writing to do it
 
 
 def _stop_pool(pool, wait: bool) -> None:
     if wait:
-        pool.shutdown(wait=True)
+        pool.shutdown(wait=False)  # idle workers exit while the sweep writes its tables; ``close`` joins them
         return
     processes = list((getattr(pool, "_processes", None) or {}).values())
     pool.shutdown(wait=False, cancel_futures=True)
@@ -331,7 +371,7 @@ class DaskExecutor:
         def send() -> None:
             while queue and len(futures) < window:
                 task = queue.popleft()
-                future = self.client.submit(execute, task, key=f"talentsim-run-{task.spec.run_id}-{token}",
+                future = self.client.submit(execute_in_worker, task, key=f"talentsim-run-{task.spec.run_id}-{token}",
                                             pure=False, retries=0)
                 futures[future] = task
                 done.add(future)
