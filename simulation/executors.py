@@ -208,12 +208,14 @@ class LocalExecutor:
             inflight: dict[Any, RunTask] = {}
             finished_normally = False
             try:
-                try:
-                    pool.submit(_ready).result()
+                try:  # one probe per worker: every worker process starts now, side by side, not at its first run
+                    for probe in [pool.submit(_ready) for _ in range(self.workers)]:
+                        probe.result()
                 except BrokenProcessPool:
                     raise WorkerStartError(
                         "the local worker processes could not start (see the error above). Start sweeps from the "
-                        "talentsim command, a script file or a notebook, or use workers=0 to run in this process."
+                        "talentsim command, a notebook, or a script file that calls sweep() under "
+                        "'if __name__ == \"__main__\":'; or use workers=0 to run in this process."
                     ) from None
                 broken = False
 

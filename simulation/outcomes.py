@@ -156,7 +156,8 @@ class RetentionOutcome(_Declared):
     UNIT: ClassVar[str] = "share"
 
     def default_label(self) -> str:
-        return f"Home retention of {self.origin}-origin {TIER_WORDS[self.tier]} researchers, {_year_text(self.year)}"
+        tier = "" if self.tier == "all" else f"{TIER_WORDS[self.tier]} "
+        return f"Home retention of {self.origin}-origin {tier}researchers, {_year_text(self.year)}"
 
     def check(self, scenario: Scenario) -> Check:
         yield from super().check(scenario)
@@ -182,7 +183,8 @@ class ResearchersOutcome(_Declared):
     UNIT: ClassVar[str] = "researchers"
 
     def default_label(self) -> str:
-        who = f"{self.origin}-origin {TIER_WORDS[self.tier]}" if self.origin else TIER_WORDS[self.tier].capitalize()
+        tier = "" if self.tier == "all" else f" {TIER_WORDS[self.tier]}"
+        who = f"{self.origin}-origin{tier}" if self.origin else (TIER_WORDS[self.tier].capitalize() if tier else "All")
         return f"{who} researchers working in {self.region}, {_year_text(self.year)}"
 
     def check(self, scenario: Scenario) -> Check:
@@ -402,7 +404,8 @@ class RetentionCurve(_Declared):
     UNIT: ClassVar[str] = "share"
 
     def default_label(self) -> str:
-        return f"Home retention of {TIER_WORDS[self.tier]} researchers by origin"
+        tier = "" if self.tier == "all" else f"{TIER_WORDS[self.tier]} "
+        return f"Home retention of {tier}researchers by origin"
 
     def compute(self, result: RunResult) -> pd.DataFrame:
         from .results import retention_curve
