@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 from .experiment import Setting, apply_setting
 from .outcomes import Outcome
-from .scenario import Month, Problem, Scenario, ScenarioError, load_scenario, scenario_from_dict
+from .scenario import Month, Problem, Scenario, ScenarioError, UniqueKeyLoader, load_scenario, scenario_from_dict
 
 __all__ = ["Calibration", "CalibrationConfig", "Fit", "calibrate", "load_calibration", "report_markdown", "write_calibrated_scenario"]
 
@@ -139,7 +139,7 @@ def _read(path: Path) -> dict[str, Any]:
     if not path.exists():
         raise ScenarioError([Problem(str(path), "", "file not found")])
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
         raise ScenarioError([Problem(str(path), "", f"not valid YAML: {exc}")]) from None
     if not isinstance(data, dict):

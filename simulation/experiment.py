@@ -34,7 +34,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from .outcomes import Curve, Outcome
-from .scenario import Month, Problem, Scenario, ScenarioError, load_scenario, scenario_from_dict
+from .scenario import Month, Problem, Scenario, ScenarioError, UniqueKeyLoader, load_scenario, scenario_from_dict
 
 __all__ = [
     "Experiment",
@@ -716,24 +716,6 @@ def build_scenario(base: dict[str, Any], settings: tuple[Setting, ...], source: 
 # Loading and validation
 
 
-class _Loader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that refuses a key written twice in one mapping."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: dict[Any, Any] = {}
-        for key_node, _ in node.value:
-            if not isinstance(key_node, yaml.ScalarNode):
-                continue
-            key = self.construct_object(key_node)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key '{key}' is written twice in one mapping (first on line {seen[key].line + 1}); "
-                    "keep one", key_node.start_mark,
-                )
-            seen[key] = key_node.start_mark
-        return super().construct_mapping(node, deep=deep)
-
-
 def _read(path: Path) -> dict[str, Any]:
     file = str(path)
     if not path.exists():
@@ -741,7 +723,7 @@ def _read(path: Path) -> dict[str, Any]:
     if path.is_dir():
         raise ExperimentError([Problem(file, "", "is a folder, not an experiment file; give the path of a .yaml file")])
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 - a SafeLoader
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""

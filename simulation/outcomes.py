@@ -118,23 +118,28 @@ def _year_text(year: float) -> str:
 # Scalar outcomes
 
 
-class ShareOutcome(_Declared):
+class _AtYear(_Declared):
+    """An outcome read from the state at a year."""
+
+    year: float = Field(description="Year (the state in January of that year).")
+
+    def check(self, scenario: Scenario) -> Check:
+        yield from super().check(scenario)
+        yield from _check_year(self.year, "year", scenario)
+
+
+class ShareOutcome(_AtYear):
     """Share of a tier's researchers working in a region at a year (optionally of one origin only)."""
 
     kind: Literal["share"]
     region: str = Field(description="Region where the researchers work.")
     tier: Tier = Field("top_tier", description="all, top_tier or elite.")
-    year: float = Field(description="Year (the state in January of that year).")
     origin: str | None = Field(None, description="Count only researchers of this origin (default: all origins).")
     UNIT: ClassVar[str] = "share"
 
     def default_label(self) -> str:
         who = f"{self.origin}-origin {TIER_WORDS[self.tier]}" if self.origin else TIER_WORDS[self.tier]
         return f"Share of {who} researchers working in {self.region}, {_year_text(self.year)}"
-
-    def check(self, scenario: Scenario) -> Check:
-        yield from super().check(scenario)
-        yield from _check_year(self.year, "year", scenario)
 
     def compute(self, result: RunResult) -> float:
         stocks = result.stocks
@@ -146,22 +151,17 @@ class ShareOutcome(_Declared):
         return float(inside / total) if total > 0 else math.nan
 
 
-class RetentionOutcome(_Declared):
+class RetentionOutcome(_AtYear):
     """Share of an origin's researchers (of a tier) working in their origin region at a year."""
 
     kind: Literal["retention"]
     origin: str = Field(description="Origin region.")
     tier: Tier = Field("all", description="all, top_tier or elite.")
-    year: float = Field(description="Year (the state in January of that year).")
     UNIT: ClassVar[str] = "share"
 
     def default_label(self) -> str:
         tier = "" if self.tier == "all" else f"{TIER_WORDS[self.tier]} "
         return f"Home retention of {self.origin}-origin {tier}researchers, {_year_text(self.year)}"
-
-    def check(self, scenario: Scenario) -> Check:
-        yield from super().check(scenario)
-        yield from _check_year(self.year, "year", scenario)
 
     def compute(self, result: RunResult) -> float:
         table = result.retention
@@ -172,13 +172,12 @@ class RetentionOutcome(_Declared):
         return float(rows["at_home"].sum() / total) if total > 0 else math.nan
 
 
-class ResearchersOutcome(_Declared):
+class ResearchersOutcome(_AtYear):
     """Researchers of a tier working in a region at a year, scaled to the real researchers they stand for."""
 
     kind: Literal["researchers"]
     region: str = Field(description="Region where the researchers work.")
     tier: Tier = Field("top_tier", description="all, top_tier or elite.")
-    year: float = Field(description="Year (the state in January of that year).")
     origin: str | None = Field(None, description="Count only researchers of this origin (default: all origins).")
     UNIT: ClassVar[str] = "researchers"
 
@@ -186,10 +185,6 @@ class ResearchersOutcome(_Declared):
         tier = "" if self.tier == "all" else f" {TIER_WORDS[self.tier]}"
         who = f"{self.origin}-origin{tier}" if self.origin else (TIER_WORDS[self.tier].capitalize() if tier else "All")
         return f"{who} researchers working in {self.region}, {_year_text(self.year)}"
-
-    def check(self, scenario: Scenario) -> Check:
-        yield from super().check(scenario)
-        yield from _check_year(self.year, "year", scenario)
 
     def compute(self, result: RunResult) -> float:
         stocks = result.stocks
@@ -261,20 +256,15 @@ class FlowOutcome(_Period):
         return self._moves(result, self.from_region, self.to_region)
 
 
-class AbroadOutcome(_Declared):
+class AbroadOutcome(_AtYear):
     """Share of a tier's researchers working outside their origin region at a year."""
 
     kind: Literal["abroad_share"]
     tier: Tier = Field("top_tier", description="all, top_tier or elite.")
-    year: float = Field(description="Year (the state in January of that year).")
     UNIT: ClassVar[str] = "share"
 
     def default_label(self) -> str:
         return f"Share of {TIER_WORDS[self.tier]} researchers working outside their origin, {_year_text(self.year)}"
-
-    def check(self, scenario: Scenario) -> Check:
-        yield from super().check(scenario)
-        yield from _check_year(self.year, "year", scenario)
 
     def compute(self, result: RunResult) -> float:
         table = result.retention
@@ -283,21 +273,16 @@ class AbroadOutcome(_Declared):
         return float(1.0 - rows["at_home"].sum() / total) if total > 0 else math.nan
 
 
-class OriginShareOutcome(_Declared):
+class OriginShareOutcome(_AtYear):
     """Share of a tier's researchers (wherever they work) whose origin is a given region, at a year."""
 
     kind: Literal["origin_share"]
     origin: str = Field(description="Origin region.")
     tier: Tier = Field("top_tier", description="all, top_tier or elite.")
-    year: float = Field(description="Year (the state in January of that year).")
     UNIT: ClassVar[str] = "share"
 
     def default_label(self) -> str:
         return f"Share of {TIER_WORDS[self.tier]} researchers of {self.origin} origin, {_year_text(self.year)}"
-
-    def check(self, scenario: Scenario) -> Check:
-        yield from super().check(scenario)
-        yield from _check_year(self.year, "year", scenario)
 
     def compute(self, result: RunResult) -> float:
         table = result.retention

@@ -568,7 +568,7 @@ def scenario_from_dict(data: Mapping[str, Any], source: str = "<scenario>") -> S
     return _validate(data, {(): (source, ())}, source)
 
 
-class _ScenarioLoader(yaml.SafeLoader):
+class UniqueKeyLoader(yaml.SafeLoader):
     """``yaml.SafeLoader`` that refuses a key written twice in one mapping (plain YAML keeps the last one silently)."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
@@ -592,7 +592,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if path.is_dir():
         raise ScenarioError([Problem(str(path), "", "is a folder, not a scenario file; give the path of a .yaml file")])
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_ScenarioLoader)  # noqa: S506 - a SafeLoader
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""

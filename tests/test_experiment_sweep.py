@@ -267,7 +267,7 @@ def test_the_command_line_does_not_import_heavy_libraries():
 # ---- interrupting a sweep process and resuming it
 
 SLOW = SMALL.replace("researchers: 2000, end: 2022-01", "researchers: 20000, end: 2026-01").replace(
-    "replicates: 2", "replicates: 4")
+    "replicates: 2", "replicates: 6")  # enough runs that the interruptions below come mid-sweep
 
 
 def _start(exp: Path, out: Path, *extra: str) -> subprocess.Popen:
