@@ -116,7 +116,7 @@ def test_local_workers_give_identical_results(reference, tmp_path):
 
 def test_a_local_worker_killed_mid_sweep_has_its_runs_redone(reference, tmp_path):
     psutil = pytest.importorskip("psutil")
-    exp, out = write(tmp_path, SLOW.replace("replicates: 4", "replicates: 2")), tmp_path / "out"
+    exp, out = write(tmp_path, SLOW.replace("replicates: 6", "replicates: 2")), tmp_path / "out"
     before = {c.pid for c in psutil.Process().children(recursive=True)}
     killed = []
 
