@@ -270,10 +270,16 @@ SLOW = SMALL.replace("researchers: 2000, end: 2022-01", "researchers: 20000, end
     "replicates: 2", "replicates: 6")  # enough runs that the interruptions below come mid-sweep
 
 
+def _default_ctrl_c() -> None:
+    # A shell starts background jobs with Ctrl-C ignored, and Python then never raises KeyboardInterrupt; the
+    # sweep under test must see SIGINT as a terminal's Ctrl-C would deliver it, whatever started the tests.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(exp: Path, out: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "simulation.cli", "sweep", str(exp), "--out", str(out), "--workers", "2", "--quiet", *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, preexec_fn=_default_ctrl_c,
     )
 
 
