@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import math
+import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -413,7 +414,8 @@ def calibrate(
 
     seeds = replicate_seeds(cfg.seed, cfg.replicates)
     started = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=_workers(calibration)) as pool:
+    # Spawned workers: forking a process that already runs threads can deadlock.
+    with ProcessPoolExecutor(max_workers=_workers(calibration), mp_context=multiprocessing.get_context("spawn")) as pool:
         bar = tqdm(desc="calibration", unit="evaluation", disable=not progress, leave=False)
         evaluator = Evaluator(calibration, seeds, pool, on_evaluation=lambda: bar.update())
         recovery_rows = recovery_objective = None
