@@ -19,7 +19,7 @@ from .market import (
     stochastic_round,
 )
 from .observe import Recorder
-from .population import UNPLACED, Population, draw_graduates, draw_initial_population
+from .population import draw_graduates, draw_initial_population
 from .scenario import DEFAULT_KEY, BonusPolicy, ReturnProgramme, Scenario, value_at
 
 __all__ = ["Offers", "TalentModel", "add_months"]

@@ -458,7 +458,7 @@ def plot_flows(result: RunResult, *, period: tuple[float, float] | None = None, 
     vmax = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
     crowded = len(targets) > 6
     cmap = plt.get_cmap("Blues").with_extremes(bad="#f2f2f2")
-    image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, norm=PowerNorm(0.5, vmin=0, vmax=vmax),
+    ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, norm=PowerNorm(0.5, vmin=0, vmax=vmax),
                       aspect="auto", gid="flow_matrix")
     for i in range(len(sources)):
         for j in range(len(targets)):

@@ -37,7 +37,6 @@ def _time_columns(scenario: Scenario, steps: int) -> pd.DataFrame:
 def tables_from_recorder(scenario: Scenario, recorder: Recorder, replicate: int, seed: int) -> dict[str, pd.DataFrame]:
     """Return the tidy tables of one replicate."""
     regions = scenario.region_ids
-    r = len(regions)
     steps = recorder.stocks.shape[0] - 1
     time = _time_columns(scenario, steps)
 

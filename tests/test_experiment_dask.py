@@ -4,47 +4,19 @@ from __future__ import annotations
 
 import os
 import signal
-import textwrap
 import threading
 import time
-from pathlib import Path
 
-import pandas as pd
 import pytest
 
 distributed = pytest.importorskip("distributed")
 
 from simulation import read_experiment, sweep  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-BASELINE = ROOT / "scenarios" / "baseline.yaml"
-
-EXPERIMENT = f"""
-name: dask_sweep
-scenario: {BASELINE}
-run: {{researchers: 2000, end: 2022-01}}
-seed: 3
-replicates: 3
-levers:
-  us_visa:
-    from: 2020-01
-    path: levers.visa_odds.US.default
-    values: [0.3, 0.9]
-uncertainties:
-  pay_weight: {{path: preferences.default.pay.mean, range: [1.2, 1.8]}}
-sampling: {{method: latin_hypercube, samples: 2}}
-outcomes:
-  us_share: {{kind: share, region: US, tier: top_tier, year: 2021}}
-  net_us_china: {{kind: net_flow, from: US, to: China, between: [2019, 2022]}}
-curves:
-  location: {{kind: migration, tier: top_tier}}
-"""
+from conftest import SMALL_EXPERIMENT, assert_same_results, write_experiment  # noqa: E402
 
 
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "exp.yaml"
-    path.write_text(textwrap.dedent(text))
-    return path
+EXPERIMENT = SMALL_EXPERIMENT.replace("name: small_sweep", "name: dask_sweep").replace("replicates: 2", "replicates: 3")
 
 
 @pytest.fixture(scope="module")
@@ -56,14 +28,9 @@ def cluster():
         yield cluster
 
 
-def assert_same_results(a, b) -> None:
-    pd.testing.assert_frame_equal(a.outcomes, b.outcomes)
-    pd.testing.assert_frame_equal(a.curves, b.curves)
-
-
 def test_a_dask_cluster_gives_the_same_results_as_this_process(cluster, tmp_path, monkeypatch):
     monkeypatch.setattr("simulation.executors.DASK_WINDOW", 1)
-    exp = write(tmp_path, EXPERIMENT)
+    exp = write_experiment(tmp_path, EXPERIMENT)
     assert sweep(exp, tmp_path / "serial", workers=0, progress=False).ok
     summary = sweep(exp, tmp_path / "dask", scheduler=cluster.scheduler_address, progress=False)
     # 12 runs, sent 8 at a time (4 per worker thread): the window refills as runs finish
@@ -83,7 +50,7 @@ def test_a_worker_killed_mid_sweep_has_its_runs_redone(tmp_path):
     import logging
 
     text = EXPERIMENT.replace("researchers: 2000, end: 2022-01", "researchers: 30000, end: 2027-01")
-    exp, out = write(tmp_path, text), tmp_path / "out"
+    exp, out = write_experiment(tmp_path, text), tmp_path / "out"
     killed: dict[str, object] = {}
 
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -20,30 +19,12 @@ from simulation.cli import main
 from simulation.experiment import expand, load_experiment
 from simulation.store import ExperimentStore, SweepError
 
+from conftest import SMALL_EXPERIMENT, assert_same_results, write_experiment
+
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "scenarios" / "baseline.yaml"
 
-SMALL = f"""
-name: small_sweep
-scenario: {BASELINE}
-run: {{researchers: 2000, end: 2022-01}}
-seed: 3
-replicates: 2
-levers:
-  us_visa:
-    from: 2020-01
-    path: levers.visa_odds.US.default
-    values: [0.3, 0.9]
-uncertainties:
-  pay_weight: {{path: preferences.default.pay.mean, range: [1.2, 1.8]}}
-sampling: {{method: latin_hypercube, samples: 2}}
-outcomes:
-  us_share: {{kind: share, region: US, tier: top_tier, year: 2021}}
-  china_retention: {{kind: retention, origin: China, year: 2021}}
-  net_us_china: {{kind: net_flow, from: US, to: China, between: [2019, 2022]}}
-curves:
-  location: {{kind: migration, tier: top_tier}}
-"""
+SMALL = SMALL_EXPERIMENT
 
 # pay.sd drawn from an unbounded normal: about a third of the draws are negative, which the scenario refuses
 FAILING = SMALL.replace(
@@ -53,9 +34,7 @@ FAILING = SMALL.replace(
 
 
 def write(tmp_path: Path, text: str = SMALL, name: str = "exp.yaml") -> Path:
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(text))
-    return path
+    return write_experiment(tmp_path, text, name)
 
 
 @pytest.fixture(scope="module")
@@ -65,11 +44,6 @@ def reference(tmp_path_factory):
     summary = sweep(write(tmp), tmp / "out", workers=0, progress=False)
     assert summary.ok
     return read_experiment(tmp / "out")
-
-
-def assert_same_results(a, b) -> None:
-    pd.testing.assert_frame_equal(a.outcomes, b.outcomes)
-    pd.testing.assert_frame_equal(a.curves, b.curves)
 
 
 def test_a_sweep_stores_one_row_per_run(reference, tmp_path):
