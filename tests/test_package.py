@@ -1,0 +1,54 @@
+"""The public surface: a handful of names, and no heavy imports until a command needs them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import simulation
+
+
+def test_public_names_are_pinned_and_resolve():
+    assert simulation.__all__ == [
+        "RunResult", "Scenario", "ScenarioError", "TalentModel", "load_results", "load_scenario", "read_experiment",
+        "run", "sweep",
+    ]
+    for name in simulation.__all__:
+        assert getattr(simulation, name) is not None
+
+
+def test_the_command_line_starts_without_heavy_imports():
+    code = (
+        "import sys, simulation.cli; "
+        "print(sorted(m for m in ('mesa', 'pandas', 'matplotlib', 'dask', 'distributed', 'scipy') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def _imports(module: str) -> set[str]:
+    """Return the package modules that ``simulation/<module>.py`` imports, anywhere in the file."""
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse((Path(simulation.__file__).parent / f"{module}.py").read_text())
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            out.add((node.module or "").split(".")[0])
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("simulation."):
+            out.add(node.module.split(".")[1])
+    return out
+
+
+def test_layers_import_downward_only():
+    """The model knows nothing of runs, tables, figures or commands; tables know nothing of figures."""
+    below_the_runner = {"runner", "results", "plots", "style", "report", "compare", "cli", "experiment", "executors",
+                        "store", "calibrate"}
+    for module in ("scenario", "population", "market", "employers", "observe", "model"):
+        assert not _imports(module) & below_the_runner, module
+    assert _imports("scenario") == set()
+    assert _imports("market") == set()
+    assert not _imports("results") & {"model", "runner", "plots", "style", "report", "compare", "cli"}
+    for module in ("plots", "style", "report", "compare"):
+        assert not _imports(module) & {"model", "cli"}, module
