@@ -249,10 +249,11 @@ class TalentModel(mesa.Model):
         leaving = self.streams["exit"].random(len(pop)) < 1.0 - (1.0 - yearly) ** self.years_per_step
         exit_code = np.full(int(leaving.sum()), self.n_regions)
         self.recorder.flows_at(self.step_count, pop.region[leaving], exit_code, pop.origin[leaving])
-        pop.keep(~leaving)
+        staying = len(pop) - len(exit_code)
 
         rng = self.streams["entry"]
-        n = stochastic_round(self.levers.entry_rate * len(pop) * self.years_per_step, rng)
+        n = stochastic_round(self.levers.entry_rate * staying * self.years_per_step, rng)
+        graduates = None
         if n > 0:
             graduates = draw_graduates(
                 self.config, n, self.levers.origin_mix, self.levers.quality_shift, self.month.year, self.next_id, rng
@@ -260,7 +261,7 @@ class TalentModel(mesa.Model):
             self.next_id += n
             entry_code = np.full(n, self.n_regions)
             self.recorder.flows_at(self.step_count, entry_code, graduates.region, graduates.origin)
-            pop.append(graduates)
+        pop.replace(~leaving, graduates)
 
     # 3. Vacancies and offers --------------------------------------------------------------------------------
 

@@ -43,15 +43,17 @@ class Population:
     def __len__(self) -> int:
         return len(self.id)
 
-    def keep(self, mask: np.ndarray) -> None:
-        """Keep only the researchers where ``mask`` is true."""
+    def replace(self, keep: np.ndarray, joining: Population | None = None) -> None:
+        """Keep the researchers where ``keep`` is true and add those of ``joining`` after them (one copy a column)."""
+        kept = int(np.count_nonzero(keep))
+        extra = 0 if joining is None else len(joining)
         for f in fields(self):
-            setattr(self, f.name, getattr(self, f.name)[mask])
-
-    def append(self, other: Population) -> None:
-        """Add the researchers of ``other`` at the end."""
-        for f in fields(self):
-            setattr(self, f.name, np.concatenate([getattr(self, f.name), getattr(other, f.name)]))
+            column = getattr(self, f.name)
+            out = np.empty(kept + extra, dtype=column.dtype)
+            np.compress(keep, column, out=out[:kept])
+            if joining is not None:
+                out[kept:] = getattr(joining, f.name)
+            setattr(self, f.name, out)
 
     def researcher(self, index: int) -> Researcher:
         """Return a read-only view of one researcher, for inspection (not for the hot path)."""
