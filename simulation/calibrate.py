@@ -22,7 +22,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -283,7 +283,6 @@ class Evaluator:
     seeds: list[int]
     pool: ProcessPoolExecutor | None
     evaluations: int = 0
-    history: list[tuple[dict[str, float], float]] = field(default_factory=list)
     on_evaluation: Callable[[], None] | None = None
 
     def simulate(self, points: list[dict[str, float]]) -> list[dict[str, list[float]]]:
@@ -313,12 +312,11 @@ class Evaluator:
         return total
 
     def evaluate(self, points: list[dict[str, float]], targets: Mapping[str, float]) -> list[float]:
-        """Return the objective at each point (and remember every evaluation)."""
+        """Return the objective at each point (and count the evaluations)."""
         scores = [self.objective(v, targets) for v in self.simulate(points)]
-        for point, score in zip(points, scores):
-            self.history.append((dict(point), score))
-            self.evaluations += 1
-            if self.on_evaluation:
+        self.evaluations += len(points)
+        if self.on_evaluation:
+            for _ in points:
                 self.on_evaluation()
         return scores
 

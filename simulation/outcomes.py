@@ -127,6 +127,10 @@ class _AtYear(_Declared):
         yield from super().check(scenario)
         yield from _check_year(self.year, "year", scenario)
 
+    def rows(self, table: pd.DataFrame) -> pd.DataFrame:
+        """Return the rows of ``table`` of this outcome's tier at its year."""
+        return table[(table["tier"] == self.tier) & (table["step"] == _step_at(table, self.year))]
+
 
 class ShareOutcome(_AtYear):
     """Share of a tier's researchers working in a region at a year (optionally of one origin only)."""
@@ -142,8 +146,7 @@ class ShareOutcome(_AtYear):
         return f"Share of {who} researchers working in {self.region}, {_year_text(self.year)}"
 
     def compute(self, result: RunResult) -> float:
-        stocks = result.stocks
-        rows = stocks[(stocks["tier"] == self.tier) & (stocks["step"] == _step_at(stocks, self.year))]
+        rows = self.rows(result.stocks)
         if self.origin is not None:
             rows = rows[rows["origin"] == self.origin]
         total = rows["researchers"].sum()
@@ -164,10 +167,8 @@ class RetentionOutcome(_AtYear):
         return f"Home retention of {self.origin}-origin {tier}researchers, {_year_text(self.year)}"
 
     def compute(self, result: RunResult) -> float:
-        table = result.retention
-        rows = table[
-            (table["tier"] == self.tier) & (table["origin"] == self.origin) & (table["step"] == _step_at(table, self.year))
-        ]
+        rows = self.rows(result.retention)
+        rows = rows[rows["origin"] == self.origin]
         total = rows["researchers"].sum()
         return float(rows["at_home"].sum() / total) if total > 0 else math.nan
 
@@ -187,10 +188,8 @@ class ResearchersOutcome(_AtYear):
         return f"{who} researchers working in {self.region}, {_year_text(self.year)}"
 
     def compute(self, result: RunResult) -> float:
-        stocks = result.stocks
-        rows = stocks[
-            (stocks["tier"] == self.tier) & (stocks["step"] == _step_at(stocks, self.year)) & (stocks["region"] == self.region)
-        ]
+        rows = self.rows(result.stocks)
+        rows = rows[rows["region"] == self.region]
         if self.origin is not None:
             rows = rows[rows["origin"] == self.origin]
         return float(rows["researchers"].sum() * _scale(result))
@@ -267,8 +266,7 @@ class AbroadOutcome(_AtYear):
         return f"Share of {TIER_WORDS[self.tier]} researchers working outside their origin, {_year_text(self.year)}"
 
     def compute(self, result: RunResult) -> float:
-        table = result.retention
-        rows = table[(table["tier"] == self.tier) & (table["step"] == _step_at(table, self.year))]
+        rows = self.rows(result.retention)
         total = rows["researchers"].sum()
         return float(1.0 - rows["at_home"].sum() / total) if total > 0 else math.nan
 
@@ -285,8 +283,7 @@ class OriginShareOutcome(_AtYear):
         return f"Share of {TIER_WORDS[self.tier]} researchers of {self.origin} origin, {_year_text(self.year)}"
 
     def compute(self, result: RunResult) -> float:
-        table = result.retention
-        rows = table[(table["tier"] == self.tier) & (table["step"] == _step_at(table, self.year))]
+        rows = self.rows(result.retention)
         total = rows["researchers"].sum()
         return float(rows.loc[rows["origin"] == self.origin, "researchers"].sum() / total) if total > 0 else math.nan
 
