@@ -37,7 +37,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from simulation.market import OfferKind  # noqa: E402
-from simulation.model import Offers, TalentModel  # noqa: E402
+from simulation.model import TalentModel  # noqa: E402
+from simulation.offers import ChoiceSets  # noqa: E402
 
 __all__ = ["AgentChoiceModel", "ResearcherAgent", "compare_outcomes", "max_utility_difference"]
 
@@ -233,13 +234,16 @@ class AgentChoiceModel(mesa.Model):
         self.bound_employer = levers.bound_employer.tolist()
 
 
-def max_utility_difference(talent: TalentModel, agents: AgentChoiceModel, offers: Offers, sample: int = 5000) -> float:
-    """Return the largest absolute gap between column and agent utilities over a sample of offer rows.
+def max_utility_difference(
+    talent: TalentModel, agents: AgentChoiceModel, choices: ChoiceSets, sample: int = 5000
+) -> float:
+    """Return the largest absolute gap between column and agent utilities over a sample of alternatives.
 
-    ``offers`` are the alternatives of a column ``search`` made on the same state; ``agents.read_market``
+    ``choices`` are the choice sets of a column ``search`` made on the same state; ``agents.read_market``
     must have seen the same market.
     """
-    column = talent.utility(offers)
+    offers = choices.alternatives()
+    column = talent.offer_utilities(offers)
     rows = np.linspace(0, len(offers) - 1, min(sample, len(offers))).astype(np.int64)
     gap = 0.0
     for k in rows.tolist():
@@ -251,10 +255,10 @@ def max_utility_difference(talent: TalentModel, agents: AgentChoiceModel, offers
     return gap
 
 
-def column_outcomes(talent: TalentModel, offers: Offers, chosen: np.ndarray) -> dict[str, int]:
+def column_outcomes(talent: TalentModel, choices: ChoiceSets, chosen: np.ndarray) -> dict[str, int]:
     """Return counts of researchers, searchers, movers and region changes of a column choice step."""
     pop = talent.population
-    picks = offers.take(chosen)
+    picks = choices.picked(chosen)
     moving = picks.kind != STAY
     return {
         "researchers": len(pop),
@@ -304,11 +308,11 @@ def main() -> int:
 
     # post_offers changes the employers, so each version starts from its own copy of the state.
     talent = copy.deepcopy(state)
-    offers = talent.search(talent.post_offers())
-    column_counts = column_outcomes(talent, offers, talent.choose(offers))
+    choices = talent.search(talent.post_offers())
+    column_counts = column_outcomes(talent, choices, talent.choose(choices))
     agents = AgentChoiceModel(talent, seed=1)
     agents.read_market()
-    gap = max_utility_difference(talent, agents, offers)
+    gap = max_utility_difference(talent, agents, choices)
     agent_counts = {"researchers": 0, "searched": 0, "moved": 0, "changed_region": 0}
     for _ in range(10):
         agents.talent = copy.deepcopy(state)

@@ -37,10 +37,10 @@ ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "scenarios" / "baseline.yaml"
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 PHASES = (
-    "apply_policy_schedule", "enter_and_exit", "post_offers", "search", "feasible", "utility", "choose", "match",
+    "apply_policy_schedule", "enter_and_exit", "post_offers", "search", "score_search_offers", "utility", "choose", "match",
     "update", "observe",
 )  # fmt: skip
-SUBPHASES = {"feasible", "utility"}  # timed inside search
+SUBPHASES = {"score_search_offers", "utility"}  # timed inside search
 
 OUTCOMES = ("researchers", "searched", "moved", "changed_region")
 # The two versions compute the same step when utilities agree to rounding and choice shares within sampling error.
@@ -171,11 +171,11 @@ def measure_choice(scenario_path: str, researchers: int, warmup: int, repeats: i
     agents = abm.AgentChoiceModel(talent, seed=scenario.run.seed + 1)
     agent_build = time.perf_counter() - started
 
-    offers = talent.search(talent.post_offers())
-    chosen = talent.choose(offers)
-    column_counts = abm.column_outcomes(talent, offers, chosen)  # every column run draws the same numbers
+    choices = talent.search(talent.post_offers())
+    chosen = talent.choose(choices)
+    column_counts = abm.column_outcomes(talent, choices, chosen)  # every column run draws the same numbers
     agents.read_market()
-    utility_gap = abm.max_utility_difference(talent, agents, offers)
+    utility_gap = abm.max_utility_difference(talent, agents, choices)
 
     # Column and agent runs alternate, so both see the same load on the machine. Each timed run follows an
     # untimed one of the same version, so code and data are warm; the first round is a warm-up too.
@@ -209,7 +209,7 @@ def measure_choice(scenario_path: str, researchers: int, warmup: int, repeats: i
         "requested_researchers": researchers,
         "warmup_steps": warmup,
         "repeats": repeats,
-        "alternatives": len(offers),
+        "alternatives": len(choices.alternatives()),
         "column_seconds": column,
         "agent_seconds": agent,
         "column_cpu_seconds": column_cpu,

@@ -9,10 +9,14 @@ import numpy as np
 
 __all__ = [
     "OfferKind",
+    "best_row",
     "choose_best",
+    "gumbel",
+    "inverse_cdf",
     "logit_choice",
     "match_under_capacity",
     "offer_utility",
+    "quantiles",
     "search_probability",
     "stochastic_round",
 ]
@@ -35,12 +39,63 @@ def stochastic_round(x: float, rng: np.random.Generator) -> int:
     return whole + int(rng.random() < x - whole)
 
 
+def gumbel(rng: np.random.Generator, size) -> np.ndarray:
+    """Return standard Gumbel draws, as -ln of standard exponential draws (faster than ``rng.gumbel``)."""
+    draws = rng.standard_exponential(size)
+    with np.errstate(divide="ignore"):  # an exact 0 (chance 2**-53) gives +inf: that alternative wins
+        np.log(draws, out=draws)
+    return np.negative(draws, out=draws)
+
+
+def inverse_cdf(cumulative: np.ndarray, row: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Return the category each uniform draw ``u`` falls in, under the cumulative distribution of its ``row``.
+
+    ``cumulative`` is (rows, categories), each row ascending and ending in 1; ``row`` gives each draw's row
+    and broadcasts against ``u``. The result is ``searchsorted(cumulative[row], u, side="right")``, found
+    through a table of equal slices of [0, 1) and a few vectorised steps forward, without a binary search
+    per draw.
+    """
+    width = cumulative.shape[1]
+    # More slices mean fewer steps forward; about one slice per 16 draws balances the table's cost.
+    buckets = int(np.clip(2 ** np.ceil(np.log2(max(u.size, 1) / 16)), 16, 1024))
+    edges = np.arange(buckets) / buckets
+    start = np.concatenate([np.searchsorted(c, edges, side="right") for c in cumulative])
+    row = row.astype(np.int64)
+    slice_ = (u * buckets).astype(np.int64)
+    slice_ += row * buckets
+    category = np.take(start.ravel(), slice_)
+    # A category whose cumulative value is at or below the draw lies wholly before it: step past it.
+    position = category + row * width
+    todo = np.flatnonzero(u >= np.take(cumulative.ravel(), position))
+    if len(todo):
+        category, position, u = category.ravel(), position.ravel(), np.broadcast_to(u, category.shape).ravel()
+        flat = cumulative.ravel()
+        while len(todo):
+            category[todo] += 1
+            position[todo] += 1
+            todo = todo[u[todo] >= flat[position[todo]]]
+    return category.reshape(slice_.shape)
+
+
+def quantiles(x: np.ndarray, levels: list[float]) -> np.ndarray:
+    """Return ``np.quantile(x, levels)`` (linear interpolation), from one partial sort and without its overhead."""
+    levels = np.asarray(levels, dtype=float)
+    position = levels * (len(x) - 1)
+    below = np.floor(position).astype(np.int64)
+    above = np.minimum(below + 1, len(x) - 1)
+    part = np.partition(x, np.unique(np.concatenate([below, above])))
+    a, b = part[below], part[above]
+    t = position - below
+    step = b - a
+    return np.where(t >= 0.5, b - step * (1 - t), a + step * t)  # numpy's rounding, from the nearer end
+
+
 def search_probability(
     rate_per_year: float | np.ndarray,
     years: float,
     *,
     dissatisfaction: np.ndarray,
-    offers_received: np.ndarray,
+    offers_received: np.ndarray | int,
     career_age: np.ndarray,
     tenure: np.ndarray,
     coefficients: tuple[float, float, float, float],
@@ -65,21 +120,16 @@ def offer_utility(
     pay_usd: np.ndarray,
     impact: np.ndarray,
     at_home: np.ndarray,
-    co_nationals: np.ndarray,
+    network: np.ndarray,
     cost: np.ndarray,
 ) -> np.ndarray:
     """Return the systematic utility of each alternative (before Gumbel noise).
 
-    ``V = b_pay ln(pay) + b_impact impact + b_home [home] + b_net ln(1 + co-nationals) - cost``, where
-    ``pay`` includes the amortised bonus and ``cost`` the moving cost, visa friction and hostile climate.
+    ``V = b_pay ln(pay) + b_impact impact + b_home [home] + b_net network - cost``, where ``pay`` includes the
+    amortised bonus, ``network`` is ln(1 + co-nationals there) and ``cost`` the moving cost, visa friction and
+    hostile climate. Arguments broadcast: researchers' weights of shape (n,) against alternatives of (slots, n).
     """
-    return (
-        b_pay * np.log(np.maximum(pay_usd, 1.0))
-        + b_impact * impact
-        + b_home * at_home
-        + b_net * np.log1p(co_nationals)
-        - cost
-    )
+    return b_pay * np.log(np.maximum(pay_usd, 1.0)) + b_impact * impact + b_home * at_home + b_net * network - cost
 
 
 def choose_best(score: np.ndarray, group: np.ndarray) -> np.ndarray:
@@ -93,6 +143,17 @@ def choose_best(score: np.ndarray, group: np.ndarray) -> np.ndarray:
     pick = np.full(size, -1, dtype=np.int64)
     np.maximum.at(pick, group[rows], rows)  # ties: the later row
     return pick[pick >= 0]
+
+
+def best_row(score: np.ndarray) -> np.ndarray:
+    """Return, for each column of a 2-D ``score``, the row of its highest value (ties: the later row)."""
+    best = score[0].copy()
+    row = np.zeros(score.shape[1], dtype=np.int64)
+    for j in range(1, len(score)):
+        better = score[j] >= best
+        row[better] = j
+        np.maximum(best, score[j], out=best)
+    return row
 
 
 def logit_choice(utility: np.ndarray, group: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -115,14 +176,23 @@ def match_under_capacity(employer: np.ndarray, quality: np.ndarray, vacancies: n
     if len(employer) == 0:
         return np.zeros(0, dtype=bool)
     # Only oversubscribed employers need their acceptors ranked; the others keep everyone.
-    over = np.bincount(employer, minlength=len(vacancies)) > vacancies
+    counts = np.bincount(employer, minlength=len(vacancies))
+    over = counts > vacancies
     accepted = ~over[employer]
+    if accepted.all():
+        return accepted
     contested = np.flatnonzero(~accepted)
-    if len(contested):
-        order = contested[np.lexsort((-quality[contested], employer[contested]))]
-        sorted_emp = employer[order]
-        starts = np.flatnonzero(np.r_[True, sorted_emp[1:] != sorted_emp[:-1]])
-        first_of_group = np.repeat(starts, np.diff(np.r_[starts, len(order)]))
-        rank = np.arange(len(order)) - first_of_group
-        accepted[order] = rank < vacancies[sorted_emp]
+    contested = contested[np.argsort(employer[contested], kind="stable")]  # grouped by employer, in row order
+    bounds = np.cumsum(counts[over])
+    for e, stop, n in zip(np.flatnonzero(over), bounds, counts[over]):
+        keep = int(vacancies[e])
+        if keep <= 0:
+            continue
+        rows = contested[stop - n : stop]
+        q = quality[rows]
+        cutoff = np.partition(q, n - keep)[n - keep]  # the keep-th highest quality
+        kept = q > cutoff
+        ties = np.flatnonzero(q == cutoff)[: keep - int(kept.sum())]  # equal quality: the earlier row first
+        kept[ties] = True
+        accepted[rows[kept]] = True
     return accepted

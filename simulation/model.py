@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import mesa
 import numpy as np
@@ -12,13 +12,16 @@ import numpy as np
 from .employers import Employer, EmployerArrays
 from .market import (
     OfferKind,
-    choose_best,
+    gumbel,
+    inverse_cdf,
     match_under_capacity,
     offer_utility,
+    quantiles,
     search_probability,
     stochastic_round,
 )
 from .observe import Recorder
+from .offers import ChoiceSets, Deciders, Offers
 from .population import draw_graduates, draw_initial_population
 from .scenario import DEFAULT_KEY, BonusPolicy, ReturnProgramme, Scenario, value_at
 
@@ -28,50 +31,14 @@ __all__ = ["Offers", "TalentModel", "add_months"]
 # stream's draws unchanged, so "policy vs baseline" differences are the policy, not noise.
 STREAMS = ("init", "entry", "exit", "search", "vacancy_offers", "visa", "choice")
 
+# Which slots of a choice set are staying: slot 0, shaped to broadcast over the deciders.
+STAY_FIRST = (np.arange(64) == 0)[:, None]
+
 
 def add_months(month: dt.date, months: int) -> dt.date:
     """Return the first day of the month ``months`` after ``month``."""
     index = month.year * 12 + month.month - 1 + months
     return dt.date(index // 12, index % 12 + 1, 1)
-
-
-@dataclass
-class Offers:
-    """Alternatives weighed by researchers, one row each (a stay row per deciding researcher)."""
-
-    researcher: np.ndarray  # int64 row in the population
-    employer: np.ndarray  # int16; -1 for staying without a post
-    region: np.ndarray  # int8
-    bonus_usd: np.ndarray  # float64, signing bonus or return package
-    kind: np.ndarray  # int8, OfferKind
-    score: np.ndarray | None = None  # utility plus Gumbel noise, once evaluated
-
-    @classmethod
-    def empty(cls) -> Offers:
-        return cls(
-            np.empty(0, np.int64), np.empty(0, np.int16), np.empty(0, np.int8), np.empty(0), np.empty(0, np.int8),
-            np.empty(0),
-        )
-
-    @classmethod
-    def concat(cls, parts: list[Offers]) -> Offers:
-        parts = [p for p in parts if len(p)]
-        if not parts:
-            return cls.empty()
-        has_score = all(p.score is not None for p in parts)
-        return cls(
-            *(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls) if f.name != "score"),
-            score=np.concatenate([p.score for p in parts]) if has_score else None,
-        )
-
-    def take(self, mask: np.ndarray) -> Offers:
-        return Offers(
-            *(getattr(self, f.name)[mask] for f in fields(self) if f.name != "score"),
-            score=None if self.score is None else self.score[mask],
-        )
-
-    def __len__(self) -> int:
-        return len(self.researcher)
 
 
 @dataclass
@@ -146,8 +113,9 @@ class TalentModel(mesa.Model):
             employer.base_positions = headcount[employer.index] * (1.0 + employer.spec.vacancy_share)
             employer.state_funding_usd = self.initial_state_funding[employer.index]
             employer.positions = int(round(employer.base_positions))
-        self.thresholds, self.target_thresholds = self.quality_thresholds()
+        self.median_quality, self.target_thresholds = self.quality_thresholds()
         self.market = self.employer_arrays(headcount)
+        self.count_staff()
         self.recorder = Recorder(self.n_steps, self.n_regions, len(self.employers), self.start.year, scenario.run.end.year)
         self.observe(Offers.empty())
 
@@ -159,14 +127,13 @@ class TalentModel(mesa.Model):
         self.step_count += 1
         self.apply_policy_schedule()
         self.enter_and_exit()
-        offers = self.post_offers()
-        offers = self.search(offers)
+        choices = self.search(self.post_offers())
         hires = []
         for _ in range(self.config.search.matching_rounds):
-            chosen = self.choose(offers)
-            hired, offers = self.match(offers, chosen)
+            chosen = self.choose(choices)
+            hired, choices = self.match(choices, chosen)
             hires.append(hired)
-            if not len(offers):
+            if not len(choices):
                 break
         moves = Offers.concat(hires)
         self.update(moves)
@@ -242,11 +209,13 @@ class TalentModel(mesa.Model):
         """Remove researchers who leave research (hazard by career age); add new PhD graduates."""
         pop = self.population
         exits = self.config.population.exits
-        yearly = np.where(
-            pop.career_age >= exits.retirement_career_age_years, exits.retirement_hazard_per_year, exits.hazard_per_year
-        )
-        yearly = np.where(pop.employer < 0, np.maximum(yearly, exits.unplaced_hazard_per_year), yearly)
-        leaving = self.streams["exit"].random(len(pop)) < 1.0 - (1.0 - yearly) ** self.years_per_step
+        # The chance of leaving within a step, for each yearly hazard that can apply.
+        working, retired, unplaced = 1.0 - (1.0 - np.array([
+            exits.hazard_per_year, exits.retirement_hazard_per_year, exits.unplaced_hazard_per_year,
+        ])) ** self.years_per_step  # fmt: skip
+        p = np.where(pop.career_age >= exits.retirement_career_age_years, retired, working)
+        p = np.where(pop.employer < 0, np.maximum(p, unplaced), p)
+        leaving = self.streams["exit"].random(len(pop)) < p
         exit_code = np.full(int(leaving.sum()), self.n_regions)
         self.recorder.flows_at(self.step_count, pop.region[leaving], exit_code, pop.origin[leaving])
         staying = len(pop) - len(exit_code)
@@ -275,7 +244,7 @@ class TalentModel(mesa.Model):
             extra = (state_funding[employer.index] - self.initial_state_funding[employer.index]) * share
             employer.grow(self.levers.capacity_growth[employer.index], self.years_per_step)
             employer.set_positions(self.scale, extra)
-        self.thresholds, self.target_thresholds = self.quality_thresholds()
+        self.median_quality, self.target_thresholds = self.quality_thresholds()
         self.market = self.employer_arrays(headcount)
         return Offers.concat([*self.bonus_offers(), *self.return_offers()])
 
@@ -283,13 +252,16 @@ class TalentModel(mesa.Model):
         """Return each employer's signing-bonus offers to researchers above its quality threshold."""
         pop = self.population
         out = []
+        stars = {}  # researchers at or above each target threshold
         for employer in self.employers:
             policy = employer.bonus_policy
             if policy is None or policy.budget_usd_m_per_year <= 0 or self.market.vacancies[employer.index] <= 0:
                 continue
             rng = self.bonus_streams[employer.index]
             threshold = self.target_thresholds[policy.target_quantile]
-            eligible = np.flatnonzero((pop.quality >= threshold) & (pop.employer != employer.index))
+            if threshold not in stars:
+                stars[threshold] = np.flatnonzero(pop.quality >= threshold)
+            eligible = stars[threshold][pop.employer[stars[threshold]] != employer.index]
             if not len(eligible):
                 continue
             bonus = np.minimum(
@@ -337,146 +309,260 @@ class TalentModel(mesa.Model):
 
     # 4. Search ----------------------------------------------------------------------------------------------
 
-    def search(self, targeted: Offers) -> Offers:
-        """Decide who searches; give searchers offers from employers with vacancies; drop infeasible offers.
+    def search(self, targeted: Offers) -> ChoiceSets:
+        """Decide who searches; give searchers offers from employers with vacancies; rule out infeasible offers.
 
-        Returns every feasible alternative of every searching researcher, a stay row included.
+        Returns the choice sets of the searching researchers: staying, their search offers and the targeted
+        offers they received (those of researchers who do not search lapse), each scored with Gumbel noise.
         """
         pop = self.population
+        searching = self.streams["search"].random(len(pop)) < self.search_probabilities(targeted)
+        who = self.deciders(np.flatnonzero(searching))
+
+        # Slot 0 is staying; the others are the offers the search found.
+        found = self.vacancy_offers(who)
+        employer = np.concatenate([who.employer[None, :], found])
+        region = np.concatenate([who.region[None, :], self.employer_region[found]])
+        score = np.empty(employer.shape)
+        score[0] = self.utility(who, who.employer, who.region, staying=True)
+        score[1:] = self.score_search_offers(who, found)
+        score += gumbel(self.streams["choice"], score.shape)
+
+        targeted = targeted.take(searching[targeted.researcher])
+        column = np.searchsorted(who.row, targeted.researcher)
+        aimed = who.take(column)
+        ok = self.feasible(aimed, targeted.employer, targeted.region, self.streams["visa"].random(len(targeted)))
+        targeted.score = self.utility(aimed, targeted.employer, targeted.region, bonus_usd=targeted.bonus_usd)
+        targeted.score += gumbel(self.streams["choice"], len(targeted))
+        return ChoiceSets(
+            deciders=who,
+            employer=employer,
+            region=region,
+            score=score,
+            targeted=targeted.take(ok),
+            targeted_decider=column[ok],
+        )
+
+    def search_probabilities(self, targeted: Offers) -> np.ndarray:
+        """Return each researcher's probability of searching this step (1 without a post)."""
+        pop = self.population
         cfg = self.config.search
-        received = np.bincount(targeted.researcher, minlength=len(pop))
-        placed = pop.employer >= 0
-        dissatisfaction = np.where(placed, self.market_dissatisfaction()[pop.employer], 0.0)
+        # An employer code of -1 (no post) reads the appended 0.
+        dissatisfaction = np.append(self.market_dissatisfaction(), 0.0)[pop.employer]
         p = search_probability(
             cfg.base_rate_per_year,
             self.years_per_step,
             dissatisfaction=dissatisfaction,
-            offers_received=received,
+            offers_received=np.bincount(targeted.researcher, minlength=len(pop)),
             career_age=pop.career_age,
             tenure=pop.tenure,
             coefficients=(cfg.dissatisfaction, cfg.offers_received, cfg.career_age_per_year, cfg.tenure_per_year),
         )
-        p[~placed] = 1.0  # researchers without a post are always looking
-        searching = self.streams["search"].random(len(pop)) < p
-        searchers = np.flatnonzero(searching)
+        p[pop.employer < 0] = 1.0  # researchers without a post are always looking
+        return p
 
-        parts = [targeted.take(searching[targeted.researcher]), *self.vacancy_offers(searchers)]
-        offers = Offers.concat(parts)
-        offers = offers.take(self.feasible(offers))
-        stay = Offers(
-            researcher=searchers.astype(np.int64),
-            employer=pop.employer[searchers],
-            region=pop.region[searchers],
-            bonus_usd=np.zeros(len(searchers)),
-            kind=np.full(len(searchers), OfferKind.STAY, dtype=np.int8),
-        )
-        offers = Offers.concat([stay, offers])
-        offers.score = self.utility(offers) + self.streams["choice"].gumbel(size=len(offers))
-        return offers
-
-    def vacancy_offers(self, searchers: np.ndarray) -> list[Offers]:
-        """Return ``search.offers_per_search`` offers per searcher, drawn from employers in proportion to their
-        vacancies, those in the searcher's own region weighted by ``search.local_weight``."""
-        vacancies = self.market.vacancies.astype(float)
-        if vacancies.sum() <= 0 or not len(searchers):
-            return []
-        cfg = self.config.search
-        rng = self.streams["vacancy_offers"]
-        here = self.population.region[searchers]
-        out = []
-        for region in range(self.n_regions):
-            who = np.repeat(searchers[here == region], cfg.offers_per_search)
-            if not len(who):
-                continue
-            weight = vacancies * np.where(self.employer_region == region, cfg.local_weight, 1.0)
-            employer = rng.choice(len(weight), size=len(who), p=weight / weight.sum())
-            out.append(self._offers(who, employer, np.zeros(len(who)), OfferKind.VACANCY))
-        return out
-
-    def feasible(self, offers: Offers) -> np.ndarray:
-        """Return which offers can be taken: open positions, visa lotteries won, no exit restriction."""
+    def deciders(self, rows: np.ndarray) -> Deciders:
+        """Return the researchers at ``rows`` with the attributes their choice depends on this step."""
         pop = self.population
-        i = offers.researcher
-        origin, here = pop.origin[i], pop.region[i]
-        ok = (offers.employer != pop.employer[i]) & (self.market.vacancies[offers.employer] > 0)
-        # Every offer draws its lottery number, needed or not, so odds of 1 leave all other draws unchanged.
-        lottery = self.streams["visa"].random(len(offers))
-        needs_visa = (offers.region != here) & (offers.region != origin)
-        ok &= ~needs_visa | (lottery < self.levers.visa_odds[offers.region, origin])
-        employer_bound = np.where(pop.employer[i] >= 0, self.levers.bound_employer[pop.employer[i]], 0.0)
-        bound = pop.bound_draw[i] < np.maximum(self.levers.bound_region[here], employer_bound)
-        ok &= ~(bound & (offers.region != here))
+        employer = pop.employer[rows]
+        region = pop.region[rows]
+        # An employer code of -1 (no post) reads the appended 0: no employer restriction.
+        employer_bound = np.append(self.levers.bound_employer, 0.0)[employer]
+        # Codes as int64 and weights as float64: the block operations then need no casts.
+        return Deciders(
+            row=rows.astype(np.int64, copy=False),
+            origin=pop.origin[rows].astype(np.int64),
+            region=region.astype(np.int64),
+            employer=employer.astype(np.int64),
+            quality_pay=pop.quality[rows] ** self.config.market.pay_quality_elasticity,
+            vesting_usd=np.where(pop.bonus_years_left[rows] > 0, pop.bonus_per_year[rows], np.float32(0.0)),
+            years_in_region=pop.years_in_region[rows],
+            bound=pop.bound_draw[rows] < np.maximum(self.levers.bound_region[region], employer_bound),
+            b_pay=pop.b_pay[rows].astype(np.float64),
+            b_impact=pop.b_impact[rows].astype(np.float64),
+            b_home=pop.b_home[rows].astype(np.float64),
+            b_net=pop.b_net[rows].astype(np.float64),
+        )
+
+    def vacancy_offers(self, who: Deciders) -> np.ndarray:
+        """Return the employers of ``search.offers_per_search`` offers per decider (slots x deciders), drawn in
+        proportion to vacancies, those in the decider's own region weighted by ``search.local_weight``."""
+        vacancies = self.market.vacancies
+        if vacancies.sum() <= 0 or not len(who):
+            return np.empty((0, len(who)), dtype=np.int16)
+        cfg = self.config.search
+        regions = np.arange(self.n_regions)
+        weight = vacancies * np.where(self.employer_region == regions[:, None], cfg.local_weight, 1.0)
+        cumulative = np.cumsum(weight, axis=1)
+        cumulative /= cumulative[:, -1:]
+        u = self.streams["vacancy_offers"].random((cfg.offers_per_search, len(who)))
+        return inverse_cdf(cumulative, who.region, u).astype(np.int16)
+
+    def feasible(self, who: Deciders, employer: np.ndarray, region: np.ndarray, lottery: np.ndarray) -> np.ndarray:
+        """Return which offers can be taken: open positions, visa lotteries won, no exit restriction.
+
+        ``employer``, ``region`` and ``lottery`` have the deciders' shape or (slots, deciders).
+        """
+        ok = (employer != who.employer) & (self.market.vacancies[employer] > 0)
+        needs_visa = (region != who.region) & (region != who.origin)
+        ok &= ~needs_visa | (lottery < self.levers.visa_odds[region, who.origin])
+        ok &= ~(who.bound & (region != who.region))
         return ok
+
+    def score_search_offers(self, who: Deciders, employer: np.ndarray) -> np.ndarray:
+        """Return the systematic utility of the offers a search found (slots x deciders), -inf where infeasible.
+
+        The same as ``feasible`` and ``utility`` (a test holds them equal), computed through small per-step
+        tables over (employer, origin, current region, flags), because these offers are most of a step's
+        alternatives. Every offer draws its lottery number, needed or not, so odds of 1 leave all other draws
+        unchanged.
+        """
+        mkt = self.market
+        levers = self.levers
+        prefs = self.config.preferences
+        n = self.n_regions
+        r = self.employer_region.astype(np.int64)[:, None, None]  # the offer's region, by employer
+        o = np.arange(n)[None, :, None]  # the decider's origin
+        h = np.arange(n)[None, None, :]  # the decider's current region
+        moving = r != h
+        at_home = r == o
+        # Cost by (employer, origin, region, flags): flags 2 x placed (has a post) + permanent (holds permanent
+        # status in the current region).
+        cost = np.stack(
+            [
+                prefs.move_cost_region * moving
+                + prefs.move_cost_employer * (~moving & placed)
+                + self.visa_friction[r] * (~at_home & ~(~moving & permanent))
+                + levers.climate[r, o]
+                for placed in (False, True)
+                for permanent in (False, True)
+            ],
+            axis=-1,
+        ).ravel()
+        # A lottery number passes below these odds: 1 where no visa is needed; 0 where the employer has no
+        # vacancy or an exit restriction binds the decider (the last index, 1 if bound) to its region.
+        odds = np.where(moving & ~at_home, levers.visa_odds[r, o], 1.0) * (mkt.vacancies > 0)[:, None, None]
+        odds = np.stack([odds, np.where(moving, 0.0, odds)], axis=-1).ravel()
+        home = at_home[:, :, 0].ravel().astype(float)
+        network = self.network[o[:, :, 0], r[:, :, 0]].ravel()
+
+        lottery = self.streams["visa"].random(employer.shape)
+        # In-place operations throughout: fresh temporaries of this size cost more than the arithmetic.
+        pair = employer.astype(np.int64)
+        ok = pair != who.employer
+        pair *= n
+        pair += who.origin  # (employer, origin)
+        place = pair * n
+        place += who.region  # (employer, origin, region)
+        index = place * 2
+        index += who.bound
+        term = np.take(odds, index)
+        ok &= lottery < term
+        flags = 2 * (who.employer >= 0) + (who.years_in_region >= levers.permanent_years[who.region])
+        utility = np.take(np.log(mkt.pay_usd_median), employer)
+        utility += np.log(who.quality_pay)
+        utility *= who.b_pay
+        np.take(mkt.impact, employer, out=term)
+        term *= who.b_impact
+        utility += term
+        np.take(home, pair, out=term)
+        term *= who.b_home
+        utility += term
+        np.take(network, pair, out=term)
+        term *= who.b_net
+        utility += term
+        np.multiply(place, 4, out=index)
+        index += flags
+        np.take(cost, index, out=term)
+        utility -= term
+        utility[~ok] = -np.inf
+        return utility
 
     # 5. Choice ----------------------------------------------------------------------------------------------
 
-    def utility(self, offers: Offers) -> np.ndarray:
-        """Return the systematic utility of each alternative for the researcher it is offered to."""
-        pop = self.population
+    def utility(
+        self,
+        who: Deciders,
+        employer: np.ndarray,
+        region: np.ndarray,
+        *,
+        staying: bool | np.ndarray = False,
+        bonus_usd: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Return the systematic utility of alternatives for the deciders ``who``.
+
+        ``employer`` and ``region`` have the deciders' shape or (slots, deciders). ``staying`` says which are
+        the deciders' current posts (a stay pays any bonus still vesting): true, false, or a mask over slots
+        shaped (slots, 1). ``bonus_usd`` is each offer's signing bonus or return package.
+        """
         mkt = self.market
         cfg = self.config
-        i = offers.researcher
-        e = offers.employer.astype(np.int64)
-        r = offers.region.astype(np.int64)
-        origin = pop.origin[i].astype(np.int64)
-        here = pop.region[i]
-        placed = e >= 0
-        safe_e = np.where(placed, e, 0)
-        quality_pay = pop.quality[i] ** cfg.market.pay_quality_elasticity
-        pay = np.where(placed, mkt.pay_usd_median[safe_e] * quality_pay, self.unplaced_pay[r])
-        staying = offers.kind == OfferKind.STAY
-        vesting = np.where(pop.bonus_years_left[i] > 0, pop.bonus_per_year[i], 0.0)
-        pay = pay + np.where(staying, vesting, offers.bonus_usd / cfg.market.bonus_amortisation_years)
-        impact = np.where(placed, mkt.impact[safe_e], self.unplaced_impact[r])
-
-        moving_region = r != here
-        changing_employer = ~staying & ~moving_region & (pop.employer[i] >= 0)
-        permanent = (r == here) & (pop.years_in_region[i] >= self.levers.permanent_years[r])
-        on_visa = (r != origin) & ~permanent
+        prefs = cfg.preferences
+        pay = mkt.pay_usd_median[employer] * who.quality_pay
+        impact = mkt.impact[employer]
+        placed = employer >= 0
+        if not placed.all():  # staying without a post: the region's pay and impact outside research posts
+            pay = np.where(placed, pay, self.unplaced_pay[region])
+            impact = np.where(placed, impact, self.unplaced_impact[region])
+        if bonus_usd is not None:
+            pay += bonus_usd / cfg.market.bonus_amortisation_years
+        pay += np.where(staying, who.vesting_usd, np.float32(0.0))
+        moving = region != who.region
+        changing_employer = ~moving & (who.employer >= 0) & ~np.asarray(staying)
+        permanent = ~moving & (who.years_in_region >= self.levers.permanent_years[region])
+        at_home = region == who.origin
         cost = (
-            cfg.preferences.move_cost_region * moving_region
-            + cfg.preferences.move_cost_employer * changing_employer
-            + self.visa_friction[r] * on_visa
-            + self.levers.climate[r, origin]
+            prefs.move_cost_region * moving
+            + prefs.move_cost_employer * changing_employer
+            + self.visa_friction[region] * (~at_home & ~permanent)
+            + self.levers.climate[region, who.origin]
         )
         return offer_utility(
-            b_pay=pop.b_pay[i],
-            b_impact=pop.b_impact[i],
-            b_home=pop.b_home[i],
-            b_net=pop.b_net[i],
+            b_pay=who.b_pay,
+            b_impact=who.b_impact,
+            b_home=who.b_home,
+            b_net=who.b_net,
             pay_usd=pay,
             impact=impact,
-            at_home=r == origin,
-            co_nationals=self.co_nationals[origin, r],
+            at_home=at_home,
+            network=self.network[who.origin, region],
             cost=cost,
         )
 
-    def choose(self, offers: Offers) -> np.ndarray:
-        """Return the row each deciding researcher chooses: the highest utility plus Gumbel noise (logit)."""
-        return choose_best(offers.score, offers.researcher)
+    def offer_utilities(self, offers: Offers) -> np.ndarray:
+        """Return the systematic utility of alternatives given as rows (for inspection and checks)."""
+        out = np.empty(len(offers))
+        who = self.deciders(offers.researcher)
+        stay = offers.kind == OfferKind.STAY
+        out[stay] = self.utility(who.take(stay), offers.employer[stay], offers.region[stay], staying=True)
+        move = ~stay
+        out[move] = self.utility(
+            who.take(move), offers.employer[move], offers.region[move], bonus_usd=offers.bonus_usd[move]
+        )
+        return out
+
+    def choose(self, choices: ChoiceSets) -> np.ndarray:
+        """Return the alternative each deciding researcher chooses: the highest utility plus Gumbel noise (logit)."""
+        return choices.choose()
 
     # 6. Matching under capacity -----------------------------------------------------------------------------
 
-    def match(self, offers: Offers, chosen: np.ndarray) -> tuple[Offers, Offers]:
+    def match(self, choices: ChoiceSets, chosen: np.ndarray) -> tuple[Offers, ChoiceSets]:
         """Let employers keep their highest-quality acceptors up to their vacancies.
 
-        Returns the accepted moves, and the offers left for a further round: those of rejected
+        Returns the accepted moves, and the choice sets left for a further round: those of rejected
         researchers, without the offer that rejected them or any employer now full.
         """
-        picks = offers.take(chosen)
-        acceptors = picks.take(picks.kind != OfferKind.STAY)
+        picks = choices.picked(chosen)
+        moving = picks.kind != OfferKind.STAY
+        acceptors = picks.take(moving)
         vacancies = self.market.vacancies
         accepted = match_under_capacity(acceptors.employer, self.population.quality[acceptors.researcher], vacancies)
         hired = acceptors.take(accepted)
         vacancies -= np.bincount(hired.employer, minlength=len(vacancies))
-        rejected = np.zeros(len(self.population), dtype=bool)
-        rejected[acceptors.researcher[~accepted]] = True
-        remaining = np.ones(len(offers), dtype=bool)
-        remaining[chosen] = False
-        remaining &= rejected[offers.researcher]
-        is_stay = offers.kind == OfferKind.STAY
-        remaining &= is_stay | (vacancies[offers.employer] > 0)
-        return hired, offers.take(remaining)
+        rejected = np.zeros(len(choices), dtype=bool)
+        rejected[np.flatnonzero(moving)[~accepted]] = True
+        return hired, choices.after_rejection(rejected, chosen, vacancies)
 
     # 7. Updates ---------------------------------------------------------------------------------------------
 
@@ -509,11 +595,8 @@ class TalentModel(mesa.Model):
         pop.quality *= np.where(gaining, math.exp(cfg.population.abroad_quality_gain_per_year * years), 1.0)
         pop.years_abroad += np.where(abroad, np.float32(years), np.float32(0.0))
 
-        headcount = self.headcounts()
-        peer = self.peer_quality(headcount)
+        self.count_staff()
         for employer in self.employers:
-            employer.headcount = int(headcount[employer.index])
-            employer.peer_quality = float(peer[employer.index])
             employer.arrivals = int(arrivals[employer.index])
             employer.departures = int(departures[employer.index])
             employer.adapt()
@@ -524,21 +607,19 @@ class TalentModel(mesa.Model):
         """Record the step's counts by region, origin and tier, employers and graduate cohorts."""
         pop = self.population
         step = self.step_count
-        top, elite = np.quantile(pop.quality, [self.config.population.top_tier_quantile, self.config.population.elite_quantile])
+        top, elite = quantiles(pop.quality, [self.config.population.top_tier_quantile, self.config.population.elite_quantile])
         self.recorder.stocks_at(step, pop, top, elite)
-        headcount = self.headcounts()
         top_headcount = np.bincount(pop.employer[(pop.quality >= top) & (pop.employer >= 0)], minlength=len(self.employers))
-        peer = self.peer_quality(headcount)
         values = np.array(
             [
                 [
-                    headcount[e.index],
+                    e.headcount,
                     top_headcount[e.index],
                     e.positions,
                     e.pay_multiplier,
                     e.arrivals if step else 0,
                     e.departures if step else 0,
-                    peer[e.index],
+                    e.peer_quality,
                     e.state_funding_usd / 1e6,
                 ]
                 for e in self.employers
@@ -550,6 +631,14 @@ class TalentModel(mesa.Model):
     # ----------------------------------------------------------------------------------------------------------
     # Quantities derived from the state
 
+    def count_staff(self) -> None:
+        """Set each employer's headcount and peer quality from the population."""
+        headcount = self.headcounts()
+        peer = self.peer_quality(headcount)
+        for employer in self.employers:
+            employer.headcount = int(headcount[employer.index])
+            employer.peer_quality = float(peer[employer.index])
+
     def headcounts(self) -> np.ndarray:
         """Return researchers employed by each employer."""
         return np.bincount(self.population.employer + 1, minlength=len(self.employers) + 1)[1:]
@@ -558,18 +647,15 @@ class TalentModel(mesa.Model):
         """Return each employer's mean staff quality relative to the population median (1 if empty)."""
         pop = self.population
         total = np.bincount(pop.employer + 1, weights=pop.quality, minlength=len(self.employers) + 1)[1:]
-        median = self.thresholds["median"]
+        median = self.median_quality
         return np.where(headcount > 0, total / np.maximum(headcount, 1) / median, 1.0)
 
-    def quality_thresholds(self) -> tuple[dict[str, float], dict[float, float]]:
-        """Return the population's median, top-tier and elite quality thresholds, and the quality at each
-        signing-bonus target quantile in force (one partial sort for all of them)."""
-        pop_cfg = self.config.population
+    def quality_thresholds(self) -> tuple[float, dict[float, float]]:
+        """Return the population's median quality, and the quality at each signing-bonus target quantile in
+        force (one partial sort for all of them)."""
         targets = sorted({p.target_quantile for p in self.levers.signing_bonus if p is not None})
-        levels = [0.5, pop_cfg.top_tier_quantile, pop_cfg.elite_quantile, *targets]
-        values = np.quantile(self.population.quality, levels)
-        named = {"median": float(values[0]), "top_tier": float(values[1]), "elite": float(values[2])}
-        return named, {q: float(v) for q, v in zip(targets, values[3:])}
+        values = quantiles(self.population.quality, [0.5, *targets])
+        return float(values[0]), {q: float(v) for q, v in zip(targets, values[1:])}
 
     def state_funding_by_employer(self, headcount: np.ndarray) -> np.ndarray:
         """Return state funding (USD/year) reaching each employer: its own plus its share of its region's."""
@@ -607,6 +693,7 @@ class TalentModel(mesa.Model):
         pay = np.array([s.base_pay_usd * e.pay_multiplier for s, e in zip(spec, self.employers)])
         positions = np.array([e.positions for e in self.employers])
         self.co_nationals = self._co_nationals()
+        self.network = np.log1p(self.co_nationals)
         return EmployerArrays(
             region=r,
             pay_usd_median=pay,

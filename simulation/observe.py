@@ -100,18 +100,19 @@ class Recorder:
 
     def cohorts_at(self, step: int, pop: Population) -> None:
         """Count graduates who trained outside their origin, by cohort, host region and origin."""
-        abroad = (pop.entry_year >= 0) & (pop.training_region != pop.origin)
+        abroad = np.flatnonzero((pop.entry_year >= 0) & (pop.training_region != pop.origin))
         r = self.n_regions
-        cohort = (pop.entry_year[abroad].astype(np.int64) - self.start_year).clip(0, self.n_cohorts - 1)
-        host = pop.training_region[abroad].astype(np.int64)
-        cell = (cohort * r + host) * r + pop.origin[abroad]
-        size = self.n_cohorts * r * r
-        shape = (self.n_cohorts, r, r)
-        self.cohorts[step, ..., 0] = np.bincount(cell, minlength=size).reshape(shape)
-        in_host = pop.region[abroad] == host
-        self.cohorts[step, ..., 1] = np.bincount(cell[in_host], minlength=size).reshape(shape)
-        home = pop.region[abroad] == pop.origin[abroad]
-        self.cohorts[step, ..., 2] = np.bincount(cell[home], minlength=size).reshape(shape)
+        cohort = (pop.entry_year[abroad] - self.start_year).clip(0, self.n_cohorts - 1).astype(np.int64)
+        host = pop.training_region[abroad]
+        origin = pop.origin[abroad]
+        here = pop.region[abroad]
+        # Where each works: 0 elsewhere, 1 in the host region, 2 back in the origin (never both: host != origin).
+        where = (here == host) + 2 * (here == origin)
+        cell = ((cohort * r + host) * r + origin) * 3 + where
+        counts = np.bincount(cell, minlength=self.n_cohorts * r * r * 3).reshape(self.n_cohorts, r, r, 3)
+        self.cohorts[step, ..., 0] = counts.sum(axis=3)
+        self.cohorts[step, ..., 1] = counts[..., 1]
+        self.cohorts[step, ..., 2] = counts[..., 2]
 
 
 EMPLOYER_FIELDS = (

@@ -7,9 +7,13 @@ import pytest
 from scipy import stats
 
 from simulation.market import (
+    best_row,
     choose_best,
+    gumbel,
+    inverse_cdf,
     logit_choice,
     match_under_capacity,
+    quantiles,
     search_probability,
     stochastic_round,
 )
@@ -54,6 +58,70 @@ def test_choose_best_picks_the_maximum_of_each_group():
     group = np.array([1, 0, 1, 0, 2])
     chosen = choose_best(score, group)
     assert sorted(chosen.tolist()) == [2, 3, 4]
+
+
+def test_dense_logit_choice_shares_match_softmax_probabilities():
+    """Slots down a column, as the search's choice sets are laid out: same softmax shares."""
+    rng = np.random.default_rng(11)
+    utilities = np.array([0.5, -1.0, 1.5, 0.0])
+    deciders = 40_000
+    score = np.repeat(utilities[:, None], deciders, axis=1) + gumbel(rng, (len(utilities), deciders))
+    counts = np.bincount(best_row(score), minlength=len(utilities))
+    expected = np.exp(utilities) / np.exp(utilities).sum() * deciders
+    chi2 = ((counts - expected) ** 2 / expected).sum()
+    assert chi2 < stats.chi2.ppf(0.999, df=len(utilities) - 1)
+
+
+def test_gumbel_draws_follow_the_standard_gumbel_distribution():
+    draws = gumbel(np.random.default_rng(5), 50_000)
+    assert stats.kstest(draws, stats.gumbel_r.cdf).pvalue > 0.001
+    assert np.isfinite(draws).all()
+
+
+def test_best_row_agrees_with_choose_best_and_prefers_the_later_row_on_ties():
+    rng = np.random.default_rng(2)
+    score = rng.normal(size=(5, 300))
+    score[3, :50] = score[1, :50] = 9.0  # ties between rows 1 and 3
+    rows = best_row(score)
+    flat = score.T.ravel()
+    group = np.repeat(np.arange(300), 5)
+    assert np.array_equal(rows, choose_best(flat, group) % 5)
+    assert (rows[:50] == 3).all()
+
+
+def test_inverse_cdf_is_searchsorted_of_the_draw_in_its_row():
+    rng = np.random.default_rng(8)
+    weights = rng.random((4, 19))
+    weights[:, [2, 3, 7]] = 0.0  # categories that can never be drawn
+    weights[1, -1] = 0.0
+    cumulative = np.cumsum(weights, axis=1)
+    cumulative /= cumulative[:, -1:]
+    row = rng.integers(0, 4, 3000)
+    u = rng.random((3, 3000))
+    u[0, :20] = cumulative[row[:20], 4]  # draws exactly on a boundary
+    u[1, :5] = 0.0
+    got = inverse_cdf(cumulative, row, u)
+    expected = np.array([[np.searchsorted(cumulative[r], x, side="right") for r, x in zip(row, line)] for line in u])
+    assert np.array_equal(got, expected)
+    for size in (10, 100_000):  # the table's resolution depends on the number of draws
+        row = rng.integers(0, 4, size)
+        u = rng.random(size)
+        got = inverse_cdf(cumulative, row, u)
+        assert np.array_equal(got, [np.searchsorted(cumulative[r], x, side="right") for r, x in zip(row, u)])
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 1000, 12_345])
+def test_quantiles_equal_numpy_quantile(n):
+    x = np.random.default_rng(n).lognormal(size=n)
+    levels = [0.0, 0.01, 0.5, 0.8, 0.95, 0.99, 1.0]
+    assert np.array_equal(quantiles(x, levels), np.quantile(x, levels))
+
+
+def test_matching_keeps_the_earlier_acceptor_among_equal_qualities():
+    employer = np.array([0, 0, 0, 0, 1])
+    quality = np.array([1.0, 2.0, 1.0, 1.0, 3.0])
+    accepted = match_under_capacity(employer, quality, np.array([2, 1]))
+    assert accepted.tolist() == [True, True, False, False, True]
 
 
 @pytest.mark.parametrize("seed", range(5))

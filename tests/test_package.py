@@ -45,10 +45,11 @@ def test_layers_import_downward_only():
     """The model knows nothing of runs, tables, figures or commands; tables know nothing of figures."""
     below_the_runner = {"runner", "results", "plots", "style", "report", "compare", "cli", "experiment", "executors",
                         "store", "calibrate"}
-    for module in ("scenario", "population", "market", "employers", "observe", "model"):
+    for module in ("scenario", "population", "market", "offers", "employers", "observe", "model"):
         assert not _imports(module) & below_the_runner, module
     assert _imports("scenario") == set()
     assert _imports("market") == set()
+    assert _imports("offers") == {"market"}
     assert not _imports("results") & {"model", "runner", "plots", "style", "report", "compare", "cli"}
     for module in ("plots", "style", "report", "compare"):
         assert not _imports(module) & {"model", "cli"}, module

@@ -1,0 +1,206 @@
+"""The alternatives researchers weigh in a step, and the choice among them.
+
+Targeted offers (signing bonuses, return-programme packages) are few and kept as rows (``Offers``). The
+alternatives of a search are many and alike (staying, plus ``search.offers_per_search`` offers from employers
+with vacancies), so they form a dense block (``ChoiceSets``) with one column per deciding researcher and one
+row per slot, slot 0 being staying. A researcher's attributes are gathered once per column and broadcast down
+it, and the choice is a maximum down each column: the same multinomial logit as a maximum over rows grouped by
+researcher, at a fraction of the cost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from .market import OfferKind, best_row, choose_best
+
+__all__ = ["ChoiceSets", "Deciders", "Offers"]
+
+
+def _take_fields(obj, index, skip=()):
+    return {f.name: getattr(obj, f.name)[index] for f in fields(obj) if f.name not in skip}
+
+
+@dataclass
+class Offers:
+    """Alternatives as rows, one per offer (or per stay, where a row says so through ``kind``)."""
+
+    researcher: np.ndarray  # int64 row in the population
+    employer: np.ndarray  # int16; -1 for staying without a post
+    region: np.ndarray  # int8
+    bonus_usd: np.ndarray  # float64, signing bonus or return package
+    kind: np.ndarray  # int8, OfferKind
+    score: np.ndarray | None = None  # utility plus Gumbel noise, once evaluated
+
+    @classmethod
+    def empty(cls) -> Offers:
+        return cls(
+            np.empty(0, np.int64), np.empty(0, np.int16), np.empty(0, np.int8), np.empty(0), np.empty(0, np.int8),
+            np.empty(0),
+        )
+
+    @classmethod
+    def concat(cls, parts: list[Offers]) -> Offers:
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return cls.empty()
+        if len(parts) == 1:
+            return parts[0]
+        has_score = all(p.score is not None for p in parts)
+        return cls(
+            *(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls) if f.name != "score"),
+            score=np.concatenate([p.score for p in parts]) if has_score else None,
+        )
+
+    def take(self, index: np.ndarray) -> Offers:
+        """Return the rows that ``index`` (a mask or row numbers) selects."""
+        return Offers(
+            **_take_fields(self, index, skip=("score",)), score=None if self.score is None else self.score[index]
+        )
+
+    def __len__(self) -> int:
+        return len(self.researcher)
+
+
+@dataclass
+class Deciders:
+    """The researchers deciding this step, with the attributes their choice depends on, one entry each."""
+
+    row: np.ndarray  # int64, row in the population (ascending)
+    origin: np.ndarray  # int64
+    region: np.ndarray  # int64
+    employer: np.ndarray  # int64; -1 without a post
+    quality_pay: np.ndarray  # quality ** market.pay_quality_elasticity
+    vesting_usd: np.ndarray  # USD/year of a signing bonus still vesting, paid only by staying
+    years_in_region: np.ndarray  # float32
+    bound: np.ndarray  # bool: an exit restriction keeps the researcher in the region
+    b_pay: np.ndarray  # float64 preference weights
+    b_impact: np.ndarray
+    b_home: np.ndarray
+    b_net: np.ndarray
+
+    def take(self, index: np.ndarray) -> Deciders:
+        """Return the deciders (or repeats of them) that ``index`` selects."""
+        return Deciders(**_take_fields(self, index))
+
+    def __len__(self) -> int:
+        return len(self.row)
+
+
+@dataclass
+class ChoiceSets:
+    """The alternatives of every deciding researcher.
+
+    ``employer``, ``region`` and ``score`` are (slots, deciders) arrays: slot 0 is staying (the current employer,
+    -1 without a post), the others are the offers a search found. An offer that cannot be taken scores -inf.
+    ``targeted`` holds the signing-bonus and return offers the deciders received, as rows, with
+    ``targeted_decider`` the column of each.
+    """
+
+    deciders: Deciders
+    employer: np.ndarray  # (slots, deciders) int16
+    region: np.ndarray  # (slots, deciders) int8
+    score: np.ndarray  # (slots, deciders) float64: utility plus Gumbel noise; -inf if not available
+    targeted: Offers  # with score
+    targeted_decider: np.ndarray  # int64 column of each targeted offer
+
+    def __len__(self) -> int:
+        return len(self.deciders)
+
+    @property
+    def slots(self) -> int:
+        return len(self.score)
+
+    def choose(self) -> np.ndarray:
+        """Return each decider's highest-scoring alternative (ties: the later one).
+
+        A value below ``slots`` is a slot of the dense block; ``slots + t`` is targeted offer ``t``.
+        """
+        choice = best_row(self.score).astype(np.int64)
+        if len(self.targeted):
+            best = np.take_along_axis(self.score, choice[None, :], axis=0)[0]
+            rows = choose_best(self.targeted.score, self.targeted_decider)
+            column = self.targeted_decider[rows]
+            better = self.targeted.score[rows] >= best[column]
+            choice[column[better]] = self.slots + rows[better]
+        return choice
+
+    def picked(self, choice: np.ndarray) -> Offers:
+        """Return the chosen alternative of each decider, as rows (staying included)."""
+        n = len(self)
+        dense = choice < self.slots
+        column = np.flatnonzero(dense)
+        slot = choice[dense]
+        employer = np.empty(n, dtype=np.int16)
+        region = np.empty(n, dtype=np.int8)
+        bonus = np.zeros(n)
+        kind = np.empty(n, dtype=np.int8)
+        employer[dense] = self.employer[slot, column]
+        region[dense] = self.region[slot, column]
+        kind[dense] = np.where(slot == 0, OfferKind.STAY, OfferKind.VACANCY)
+        if not dense.all():
+            t = choice[~dense] - self.slots
+            employer[~dense] = self.targeted.employer[t]
+            region[~dense] = self.targeted.region[t]
+            bonus[~dense] = self.targeted.bonus_usd[t]
+            kind[~dense] = self.targeted.kind[t]
+        return Offers(self.deciders.row, employer, region, bonus, kind)
+
+    def after_rejection(self, rejected: np.ndarray, choice: np.ndarray, vacancies: np.ndarray) -> ChoiceSets:
+        """Return the choice sets of the ``rejected`` deciders for another round of choice.
+
+        The offer each chose is withdrawn, and so are the offers of employers with no vacancies left; deciders
+        with nothing left but staying drop out.
+        """
+        if not vacancies.any():
+            rejected = np.zeros_like(rejected)  # every employer is full: nothing is left to choose
+        slots = self.slots
+        column = np.flatnonzero(rejected)
+        score = self.score[:, column]
+        employer = self.employer[:, column]
+        chose = choice[column]
+        dense = chose < slots
+        score[chose[dense], np.flatnonzero(dense)] = -np.inf
+        score[1:][vacancies[employer[1:]] <= 0] = -np.inf
+
+        keep = rejected[self.targeted_decider]
+        withdrawn = np.zeros(len(self.targeted), dtype=bool)
+        withdrawn[chose[~dense] - slots] = True
+        keep &= ~withdrawn
+        targeted = self.targeted.take(keep)
+        keep_t = vacancies[targeted.employer] > 0
+        targeted = targeted.take(keep_t)
+        new_column = np.cumsum(rejected) - 1
+        targeted_decider = new_column[self.targeted_decider[keep]][keep_t]
+
+        open_offer = np.isfinite(score[1:]).any(axis=0)
+        open_offer[targeted_decider] = True
+        if open_offer.all():
+            return ChoiceSets(self.deciders.take(column), employer, self.region[:, column], score, targeted,
+                              targeted_decider)  # fmt: skip
+        renumber = np.cumsum(open_offer) - 1
+        return ChoiceSets(
+            self.deciders.take(column[open_offer]),
+            employer[:, open_offer],
+            self.region[:, column[open_offer]],
+            score[:, open_offer],
+            targeted,
+            renumber[targeted_decider],
+        )
+
+    def alternatives(self) -> Offers:
+        """Return every available alternative as rows, stays first (for inspection and checks, not the step)."""
+        slot, column = np.nonzero(np.isfinite(self.score))
+        order = np.lexsort((column, slot))
+        slot, column = slot[order], column[order]
+        dense = Offers(
+            researcher=self.deciders.row[column],
+            employer=self.employer[slot, column],
+            region=self.region[slot, column],
+            bonus_usd=np.zeros(len(slot)),
+            kind=np.where(slot == 0, OfferKind.STAY, OfferKind.VACANCY).astype(np.int8),
+            score=self.score[slot, column],
+        )
+        return Offers.concat([dense, self.targeted])
