@@ -13,8 +13,8 @@ model schedules them with ``model.agents.shuffle_do("step")``. The maths is that
    offer draws its lottery number), no exit restriction binding a move out of the region;
 4. logit choice: systematic utility of every feasible offer and of staying, plus Gumbel noise; the best wins.
 
-Employer-level work is shared, not duplicated: the model asks the ``TalentModel`` it wraps to post its
-vacancies and targeted offers (``post_offers``, the same call the column step makes) and hands each
+The employers' phase before it is shared, not duplicated: ``TalentModel.post_offers`` (the same call the
+column step makes) opens vacancies and makes the targeted offers, and ``AgentChoiceModel.step`` hands each
 targeted offer to the researcher it is addressed to. Per-step market quantities (pay, impact, vacancies,
 lever values) are converted once a step into Python lists, so each agent works on plain floats.
 
@@ -38,7 +38,7 @@ if str(ROOT) not in sys.path:
 
 from simulation.market import OfferKind  # noqa: E402
 from simulation.model import TalentModel  # noqa: E402
-from simulation.offers import ChoiceSets  # noqa: E402
+from simulation.offers import ChoiceSets, Offers  # noqa: E402
 
 __all__ = ["AgentChoiceModel", "ResearcherAgent", "compare_outcomes", "max_utility_difference"]
 
@@ -197,9 +197,12 @@ class AgentChoiceModel(mesa.Model):
             ResearcherAgent(self, row, {name: columns[name][row] for name in self.STATE}) for row in range(len(pop))
         ]
 
-    def step(self) -> None:
-        """Post vacancies and targeted offers, then let every researcher search and choose, in random order."""
-        targeted = self.talent.post_offers()
+    def step(self, targeted: Offers) -> None:
+        """Let every researcher search and choose, in random order.
+
+        ``targeted`` are this step's signing-bonus and return offers, from ``TalentModel.post_offers`` (the
+        employers' phase, which both versions share and run before the researchers' choice step).
+        """
         self.read_market()
         for row, employer, region, bonus, kind in zip(
             targeted.researcher.tolist(),
@@ -316,7 +319,7 @@ def main() -> int:
     agent_counts = {"researchers": 0, "searched": 0, "moved": 0, "changed_region": 0}
     for _ in range(10):
         agents.talent = copy.deepcopy(state)
-        agents.step()
+        agents.step(agents.talent.post_offers())
         for key, value in agent_outcomes(agents).items():
             agent_counts[key] += value
 

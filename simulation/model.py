@@ -97,6 +97,8 @@ class TalentModel(mesa.Model):
             for i, (key, spec) in enumerate(scenario.employers.items())
         ]
         self.employer_region = np.array([e.region for e in self.employers], dtype=np.int8)
+        # The region of each post: the employers', then one per region for researchers without a post.
+        self.post_region = np.concatenate([self.employer_region, np.arange(self.n_regions)]).astype(np.int64)
         self.state_backed = np.array([e.spec.receives_state_funding for e in self.employers])
         self.unplaced_pay = np.array([r.unplaced_pay_usd for r in scenario.regions.values()])
         self.unplaced_impact = np.array([r.unplaced_impact for r in scenario.regions.values()])
@@ -115,6 +117,7 @@ class TalentModel(mesa.Model):
             employer.positions = int(round(employer.base_positions))
         self.median_quality, self.target_thresholds = self.quality_thresholds()
         self.market = self.employer_arrays(headcount)
+        self._offer_tables = None
         self.count_staff()
         self.recorder = Recorder(self.n_steps, self.n_regions, len(self.employers), self.start.year, scenario.run.end.year)
         self.observe(Offers.empty())
@@ -323,9 +326,7 @@ class TalentModel(mesa.Model):
         found = self.vacancy_offers(who)
         employer = np.concatenate([who.employer[None, :], found])
         region = np.concatenate([who.region[None, :], self.employer_region[found]])
-        score = np.empty(employer.shape)
-        score[0] = self.utility(who, who.employer, who.region, staying=True)
-        score[1:] = self.score_search_offers(who, found)
+        score = self.score_choice_sets(who, employer)
         score += gumbel(self.streams["choice"], score.shape)
 
         targeted = targeted.take(searching[targeted.researcher])
@@ -366,8 +367,13 @@ class TalentModel(mesa.Model):
         pop = self.population
         employer = pop.employer[rows]
         region = pop.region[rows]
-        # An employer code of -1 (no post) reads the appended 0: no employer restriction.
-        employer_bound = np.append(self.levers.bound_employer, 0.0)[employer]
+        levers = self.levers
+        if levers.bound_region.any() or levers.bound_employer.any():
+            # An employer code of -1 (no post) reads the appended 0: no employer restriction.
+            limit = np.maximum(levers.bound_region[region], np.append(levers.bound_employer, 0.0)[employer])
+            bound = pop.bound_draw[rows] < limit
+        else:
+            bound = np.zeros(len(rows), dtype=bool)
         # Codes as int64 and weights as float64: the block operations then need no casts.
         return Deciders(
             row=rows.astype(np.int64, copy=False),
@@ -376,8 +382,8 @@ class TalentModel(mesa.Model):
             employer=employer.astype(np.int64),
             quality_pay=pop.quality[rows] ** self.config.market.pay_quality_elasticity,
             vesting_usd=np.where(pop.bonus_years_left[rows] > 0, pop.bonus_per_year[rows], np.float32(0.0)),
-            years_in_region=pop.years_in_region[rows],
-            bound=pop.bound_draw[rows] < np.maximum(self.levers.bound_region[region], employer_bound),
+            permanent=pop.years_in_region[rows] >= levers.permanent_years[region],
+            bound=bound,
             b_pay=pop.b_pay[rows].astype(np.float64),
             b_impact=pop.b_impact[rows].astype(np.float64),
             b_home=pop.b_home[rows].astype(np.float64),
@@ -409,60 +415,87 @@ class TalentModel(mesa.Model):
         ok &= ~(who.bound & (region != who.region))
         return ok
 
-    def score_search_offers(self, who: Deciders, employer: np.ndarray) -> np.ndarray:
-        """Return the systematic utility of the offers a search found (slots x deciders), -inf where infeasible.
+    def offer_tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return the lever-dependent lookup tables of ``score_choice_sets``, rebuilt only when the levers change.
 
-        The same as ``feasible`` and ``utility`` (a test holds them equal), computed through small per-step
-        tables over (employer, origin, current region, flags), because these offers are most of a step's
-        alternatives. Every offer draws its lottery number, needed or not, so odds of 1 leave all other draws
-        unchanged.
+        Alternatives are coded by post: employers first, then one code per region for staying there without a
+        post. The tables are cost and visa odds by (post, origin, current region, flag) and being at home by
+        (post, origin).
         """
-        mkt = self.market
         levers = self.levers
+        key = (levers.climate.tobytes(), levers.visa_odds.tobytes())
+        if self._offer_tables is not None and self._offer_tables[0] == key:
+            return self._offer_tables[1]
         prefs = self.config.preferences
         n = self.n_regions
-        r = self.employer_region.astype(np.int64)[:, None, None]  # the offer's region, by employer
+        r = self.post_region[:, None, None]  # the alternative's region
         o = np.arange(n)[None, :, None]  # the decider's origin
         h = np.arange(n)[None, None, :]  # the decider's current region
         moving = r != h
         at_home = r == o
-        # Cost by (employer, origin, region, flags): flags 2 x placed (has a post) + permanent (holds permanent
-        # status in the current region).
+        # Cost flags: 2 x changing employer (the decider has a post and takes another) + permanent (holds
+        # permanent status in the current region).
         cost = np.stack(
             [
                 prefs.move_cost_region * moving
-                + prefs.move_cost_employer * (~moving & placed)
+                + prefs.move_cost_employer * (~moving & changing)
                 + self.visa_friction[r] * (~at_home & ~(~moving & permanent))
                 + levers.climate[r, o]
-                for placed in (False, True)
+                for changing in (False, True)
                 for permanent in (False, True)
             ],
             axis=-1,
-        ).ravel()
-        # A lottery number passes below these odds: 1 where no visa is needed; 0 where the employer has no
-        # vacancy or an exit restriction binds the decider (the last index, 1 if bound) to its region.
-        odds = np.where(moving & ~at_home, levers.visa_odds[r, o], 1.0) * (mkt.vacancies > 0)[:, None, None]
-        odds = np.stack([odds, np.where(moving, 0.0, odds)], axis=-1).ravel()
-        home = at_home[:, :, 0].ravel().astype(float)
-        network = self.network[o[:, :, 0], r[:, :, 0]].ravel()
+        )
+        # A lottery number passes below these odds: 1 where no visa is needed, 0 where an exit restriction
+        # binds the decider to its region (flag 1: bound).
+        odds = np.where(moving & ~at_home, levers.visa_odds[r, o], 1.0)
+        odds = np.stack([odds, np.where(moving, 0.0, odds)], axis=-1)
+        tables = cost.ravel(), odds.ravel(), at_home[:, :, 0].ravel().astype(float)
+        self._offer_tables = (key, tables)
+        return tables
 
-        lottery = self.streams["visa"].random(employer.shape)
+    def score_choice_sets(self, who: Deciders, employer: np.ndarray) -> np.ndarray:
+        """Return the systematic utility of each decider's alternatives (slots x deciders), -inf where infeasible.
+
+        Slot 0 is staying (``employer`` -1 without a post); the others are the offers the search found. The
+        same as ``utility`` and ``feasible`` (a test holds them equal), computed through small lookup tables
+        because these alternatives are most of a step's work. Every offer draws its lottery number, needed or
+        not, so odds of 1 leave all other draws unchanged.
+        """
+        mkt = self.market
+        n = self.n_regions
+        n_employers = len(mkt.vacancies)
+        cost, odds, home = self.offer_tables()
+        # Employers without a vacancy cannot hire: no lottery number passes below odds of 0.
+        odds = odds.reshape(len(self.post_region), -1) * np.append(mkt.vacancies > 0, np.zeros(n, bool))[:, None]
+        pay = np.log(np.maximum(mkt.pay_usd_median, 1.0))
+        impact = np.concatenate([mkt.impact, self.unplaced_impact])
+        network = self.network[np.arange(n)[None, :], self.post_region[:, None]].ravel()
+        placed = who.employer >= 0
+
         # In-place operations throughout: fresh temporaries of this size cost more than the arithmetic.
-        pair = employer.astype(np.int64)
-        ok = pair != who.employer
-        pair *= n
-        pair += who.origin  # (employer, origin)
+        post = employer.astype(np.int64)
+        post[0] = np.where(placed, who.employer, n_employers + who.region)
+        lottery = self.streams["visa"].random((len(post) - 1, len(who)))
+        ok = post[1:] != who.employer
+        pair = post * n
+        pair += who.origin  # (post, origin)
         place = pair * n
-        place += who.region  # (employer, origin, region)
+        place += who.region  # (post, origin, current region)
         index = place * 2
-        index += who.bound
-        term = np.take(odds, index)
+        index[1:] += who.bound
+        term = np.take(odds, index[1:])
         ok &= lottery < term
-        flags = 2 * (who.employer >= 0) + (who.years_in_region >= levers.permanent_years[who.region])
-        utility = np.take(np.log(mkt.pay_usd_median), employer)
-        utility += np.log(who.quality_pay)
+
+        utility = np.empty(post.shape)
+        np.take(pay, post[1:], out=utility[1:])
+        utility[1:] += np.log(who.quality_pay)
+        # Staying pays any bonus still vesting, and pay outside research posts does not scale with quality.
+        stay_pay = np.where(placed, mkt.pay_usd_median[who.employer] * who.quality_pay, self.unplaced_pay[who.region])
+        stay_pay += who.vesting_usd
+        utility[0] = np.log(np.maximum(stay_pay, 1.0))
         utility *= who.b_pay
-        np.take(mkt.impact, employer, out=term)
+        term = np.take(impact, post)
         term *= who.b_impact
         utility += term
         np.take(home, pair, out=term)
@@ -472,10 +505,11 @@ class TalentModel(mesa.Model):
         term *= who.b_net
         utility += term
         np.multiply(place, 4, out=index)
-        index += flags
+        index += who.permanent
+        index[1:] += 2 * placed  # staying is not changing employer
         np.take(cost, index, out=term)
         utility -= term
-        utility[~ok] = -np.inf
+        utility[1:][~ok] = -np.inf
         return utility
 
     # 5. Choice ----------------------------------------------------------------------------------------------
@@ -509,7 +543,7 @@ class TalentModel(mesa.Model):
         pay += np.where(staying, who.vesting_usd, np.float32(0.0))
         moving = region != who.region
         changing_employer = ~moving & (who.employer >= 0) & ~np.asarray(staying)
-        permanent = ~moving & (who.years_in_region >= self.levers.permanent_years[region])
+        permanent = ~moving & who.permanent
         at_home = region == who.origin
         cost = (
             prefs.move_cost_region * moving

@@ -74,7 +74,7 @@ class Deciders:
     employer: np.ndarray  # int64; -1 without a post
     quality_pay: np.ndarray  # quality ** market.pay_quality_elasticity
     vesting_usd: np.ndarray  # USD/year of a signing bonus still vesting, paid only by staying
-    years_in_region: np.ndarray  # float32
+    permanent: np.ndarray  # bool: holds permanent status in the current region (no visa needed there)
     bound: np.ndarray  # bool: an exit restriction keeps the researcher in the region
     b_pay: np.ndarray  # float64 preference weights
     b_impact: np.ndarray

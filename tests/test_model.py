@@ -198,8 +198,8 @@ def test_researcher_view_reads_one_row(small):
     assert one.id == 0 and one.quality == model.population.quality[0]
 
 
-def test_search_offers_scored_through_tables_match_the_general_utility(small):
-    """The fast path for search offers computes exactly what ``feasible`` and ``utility`` do, every lever on."""
+def test_choice_sets_scored_through_tables_match_the_general_utility(small):
+    """The fast path computes exactly what ``feasible`` and ``utility`` do, with every lever on."""
     busy = with_levers(small, {
         "visa_odds": {"US": {"default": 0.6, "China": 0.3}, "Europe": {"China": 0.5}},
         "climate": {"US": {"China": 0.4}, "Europe": {"RoW": 0.2}},
@@ -212,15 +212,18 @@ def test_search_offers_scored_through_tables_match_the_general_utility(small):
     model.apply_policy_schedule()
     model.post_offers()
     who = model.deciders(np.arange(len(model.population)))  # everyone, so every combination occurs
+    assert (who.vesting_usd > 0).any() and (who.employer < 0).any() and who.bound.any() and who.permanent.any()
     found = model.vacancy_offers(who)
+    employer = np.concatenate([who.employer[None, :], found])
     stream = model.streams["visa"]
     state = stream.bit_generator.state
-    fast = model.score_search_offers(who, found)
+    fast = model.score_choice_sets(who, employer)
     stream.bit_generator.state = state
     lottery = stream.random(found.shape)
     region = model.employer_region[found]
     ok = model.feasible(who, found, region, lottery)
-    general = np.where(ok, model.utility(who, found, region), -np.inf)
     assert 0 < ok.mean() < 1
-    assert np.array_equal(np.isfinite(fast), ok)
-    np.testing.assert_allclose(fast[ok], general[ok], rtol=1e-12, atol=1e-9)
+    stay = model.utility(who, who.employer, who.region, staying=True)
+    np.testing.assert_allclose(fast[0], stay, rtol=1e-12, atol=1e-9)
+    assert np.array_equal(np.isfinite(fast[1:]), ok)
+    np.testing.assert_allclose(fast[1:][ok], model.utility(who, found, region)[ok], rtol=1e-12, atol=1e-9)
