@@ -20,6 +20,7 @@ import math
 import multiprocessing
 import os
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -86,6 +87,11 @@ class Search(Strict):
     initial_points: int = Field(32, ge=1, le=4096, description="Points of the space-filling Sobol design.")
     starts: int = Field(2, ge=1, le=16, description="Nelder-Mead runs, from the best design points.")
     max_evaluations: int = Field(150, ge=1, description="Objective evaluations per Nelder-Mead run.")
+    start: dict[str, float] = Field(
+        default_factory=dict,
+        description="Parameter values (e.g. an earlier calibration's) evaluated with the design; the first "
+        "Nelder-Mead run starts from them. Parameters not named start mid-bounds.",
+    )
 
 
 class Recovery(Strict):
@@ -183,10 +189,18 @@ def load_calibration(path: str | Path) -> Calibration:
             scenario_with(calibration, {name: _mid(config.parameters[name])})
         except (ScenarioError, ValueError) as exc:
             problems.append(Problem(str(path), f"parameters.{name}.path", str(exc)))
-    if config.recovery is not None:
-        for name in config.recovery.truth:
-            if name not in config.parameters:
-                problems.append(Problem(str(path), f"recovery.truth.{name}", "not one of the parameters"))
+    known = {"recovery.truth": config.recovery.truth if config.recovery is not None else {},
+             "search.start": config.search.start}  # fmt: skip
+    for where, values in known.items():
+        for name, value in values.items():
+            parameter = config.parameters.get(name)
+            if parameter is None:
+                allowed = ", ".join(config.parameters)
+                problems.append(Problem(str(path), f"{where}.{name}", f"not one of the parameters ({allowed})"))
+            elif not parameter.bounds[0] <= value <= parameter.bounds[1]:
+                low, high = parameter.bounds
+                problems.append(Problem(str(path), f"{where}.{name}", f"must lie within its bounds [{low}, {high}]",
+                                        value, True))  # fmt: skip
     if problems:
         raise ScenarioError(problems)
     return calibration
@@ -339,25 +353,41 @@ def _to_unit(calibration: Calibration, values: Mapping[str, float]) -> np.ndarra
 
 
 def minimise(
-    evaluator: Evaluator, targets: Mapping[str, float], initial_points: int, starts: int, max_evaluations: int, seed: int
+    evaluator: Evaluator,
+    targets: Mapping[str, float],
+    initial_points: int,
+    starts: int,
+    max_evaluations: int,
+    seed: int,
+    start: Mapping[str, float] | None = None,
 ) -> tuple[dict[str, float], float]:
     """Return the best parameter values found and their objective.
 
-    A scrambled Sobol design over the bounds is evaluated in parallel; bounded Nelder-Mead then starts from
-    the best ``starts`` design points.
+    A scrambled Sobol design over the bounds, with the mid-point and ``start`` (parameters not named there
+    mid-bounds), is evaluated in parallel; bounded Nelder-Mead then runs from ``start``, when given, and from
+    the best other design points, ``starts`` runs in all.
     """
     from scipy.optimize import minimize
     from scipy.stats import qmc
 
     calibration = evaluator.calibration
     d = len(calibration.config.parameters)
-    design = qmc.Sobol(d, scramble=True, seed=seed).random(initial_points)
+    with warnings.catch_warnings():
+        # Any number of points is a usable start design; only its balance is best at powers of two.
+        warnings.filterwarnings("ignore", message="The balance properties of Sobol", category=UserWarning)
+        design = qmc.Sobol(d, scramble=True, seed=seed).random(initial_points)
     design = np.vstack([np.full(d, 0.5), design])
+    first = []
+    if start:
+        mid = {name: _mid(p) for name, p in calibration.config.parameters.items()}
+        design = np.vstack([_to_unit(calibration, {**mid, **start}), design])
+        first = [0]
     points = [_to_values(calibration, x) for x in design]
     scores = evaluator.evaluate(points, targets)
     order = np.argsort(scores)
     best_x, best = design[order[0]], scores[order[0]]
-    for k in order[:starts]:
+    runs = first + [int(k) for k in order if k not in first]
+    for k in runs[:starts]:
         result = minimize(
             lambda x: evaluator.evaluate([_to_values(calibration, x)], targets)[0],
             design[k],
@@ -422,8 +452,9 @@ def calibrate(
         published = {name: t.value for name, t in calibration.targets.items()}
         bar.set_description("fit to published targets")
         values, best = minimise(
-            evaluator, published, cfg.search.initial_points, cfg.search.starts, cfg.search.max_evaluations, cfg.seed
-        )
+            evaluator, published, cfg.search.initial_points, cfg.search.starts, cfg.search.max_evaluations, cfg.seed,
+            start=cfg.search.start,
+        )  # fmt: skip
         bar.close()
         values = {name: _round(v) for name, v in values.items()}
         log(f"fit: objective {best:.3f} after {evaluator.evaluations} evaluations")
@@ -533,6 +564,11 @@ def report_markdown(calibration: Calibration, fit: Fit, command: str, figures: l
         f"{fit.evaluations} evaluations in {fit.wall_seconds / 60:.1f} minutes on {_workers(calibration)} processes. "
         f"Objective (sum of weighted squared errors in tolerance units): **{fit.objective:.3f}**. "
         f"**{passed} of {fitted}** fitted targets are within their tolerance.",
+        *(
+            ["", "The first Nelder–Mead run started from `search.start`: "
+             + ", ".join(f"{name} {_fmt(value)}" for name, value in cfg.search.start.items()) + "."]
+            if cfg.search.start else []
+        ),  # fmt: skip
         "",
         "## Targets",
         "",

@@ -31,9 +31,6 @@ __all__ = ["Offers", "TalentModel", "add_months"]
 # stream's draws unchanged, so "policy vs baseline" differences are the policy, not noise.
 STREAMS = ("init", "entry", "exit", "search", "vacancy_offers", "visa", "choice")
 
-# Which slots of a choice set are staying: slot 0, shaped to broadcast over the deciders.
-STAY_FIRST = (np.arange(64) == 0)[:, None]
-
 
 def add_months(month: dt.date, months: int) -> dt.date:
     """Return the first day of the month ``months`` after ``month``."""
@@ -520,14 +517,14 @@ class TalentModel(mesa.Model):
         employer: np.ndarray,
         region: np.ndarray,
         *,
-        staying: bool | np.ndarray = False,
+        staying: bool = False,
         bonus_usd: np.ndarray | None = None,
     ) -> np.ndarray:
         """Return the systematic utility of alternatives for the deciders ``who``.
 
-        ``employer`` and ``region`` have the deciders' shape or (slots, deciders). ``staying`` says which are
-        the deciders' current posts (a stay pays any bonus still vesting): true, false, or a mask over slots
-        shaped (slots, 1). ``bonus_usd`` is each offer's signing bonus or return package.
+        ``employer`` and ``region`` have the deciders' shape or (slots, deciders). ``staying`` says they are
+        the deciders' current posts (a stay pays any bonus still vesting); ``bonus_usd`` is each offer's signing
+        bonus or return package. ``score_choice_sets`` computes the same for a step's choice sets, faster.
         """
         mkt = self.market
         cfg = self.config
@@ -540,9 +537,10 @@ class TalentModel(mesa.Model):
             impact = np.where(placed, impact, self.unplaced_impact[region])
         if bonus_usd is not None:
             pay += bonus_usd / cfg.market.bonus_amortisation_years
-        pay += np.where(staying, who.vesting_usd, np.float32(0.0))
+        if staying:
+            pay += who.vesting_usd
         moving = region != who.region
-        changing_employer = ~moving & (who.employer >= 0) & ~np.asarray(staying)
+        changing_employer = ~moving & (who.employer >= 0) & (not staying)
         permanent = ~moving & who.permanent
         at_home = region == who.origin
         cost = (

@@ -92,6 +92,39 @@ def test_bad_calibration_files_name_the_file_and_key(tmp_path, capsys):
     assert "researchers" in err and "Traceback" not in err
 
 
+def test_a_start_point_must_name_parameters_within_their_bounds(tmp_path):
+    search = {"initial_points": 8, "starts": 1, "max_evaluations": 16}
+    path = write_config(tmp_path, search={**search, "start": {"entry_rat": 0.2, "china_growth": 0.9}})
+    with pytest.raises(ScenarioError) as info:
+        load_calibration(path)
+    lines = str(info.value).splitlines()
+    assert any("search.start.entry_rat" in line and "entry_rate, china_growth" in line for line in lines)
+    assert any("search.start.china_growth" in line and "[0.0, 0.6]" in line and "0.9" in line for line in lines)
+
+
+def test_the_first_run_starts_from_the_start_point(tmp_path):
+    search = {"initial_points": 4, "starts": 1, "max_evaluations": 8, "start": {"entry_rate": 0.123}}
+    path = write_config(tmp_path, search=search, recovery=None)
+    seen = []
+    from simulation import calibrate as module
+
+    original = module.Evaluator.evaluate
+
+    def spy(self, points, targets):
+        seen.extend(points)
+        return original(self, points, targets)
+
+    module.Evaluator.evaluate = spy
+    try:
+        fit = calibrate(load_calibration(path), log=lambda _: None)
+    finally:
+        module.Evaluator.evaluate = original
+    assert seen[0] == pytest.approx({"entry_rate": 0.123, "china_growth": 0.3})  # china_growth mid-bounds
+    design = 1 + 1 + 4  # the start, the mid-point and the Sobol points
+    assert seen[design] == pytest.approx(seen[0])  # Nelder-Mead's first point
+    assert fit.evaluations == len(seen)
+
+
 def test_the_shipped_calibration_config_loads():
     calibration = load_calibration(ROOT / "experiments" / "calibration" / "baseline.yaml")
     assert {t.code for t in calibration.targets.values()} >= {"A1", "A2", "A4", "A5", "A6", "A8"}
