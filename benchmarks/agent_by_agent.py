@@ -160,7 +160,8 @@ class AgentChoiceModel(mesa.Model):
 
     Args:
         talent: the column model whose population (copied into agents), employers and levers are used;
-            set ``talent`` to a copy of the same state to run the step again from it.
+            set ``talent`` to a copy of the same state, and ``targeted`` to its ``post_offers()``, to run the
+            step again from it.
         seed: seed of the agents' random stream.
     """
 
@@ -172,6 +173,7 @@ class AgentChoiceModel(mesa.Model):
     def __init__(self, talent: TalentModel, seed: int = 0):
         super().__init__(rng=seed)
         self.talent = talent
+        self.targeted = Offers.empty()  # set before each step
         cfg = talent.config
         self.years = talent.years_per_step
         self.base_rate = cfg.search.base_rate_per_year
@@ -197,13 +199,14 @@ class AgentChoiceModel(mesa.Model):
             ResearcherAgent(self, row, {name: columns[name][row] for name in self.STATE}) for row in range(len(pop))
         ]
 
-    def step(self, targeted: Offers) -> None:
+    def step(self) -> None:
         """Let every researcher search and choose, in random order.
 
-        ``targeted`` are this step's signing-bonus and return offers, from ``TalentModel.post_offers`` (the
+        ``self.targeted`` are this step's signing-bonus and return offers, from ``TalentModel.post_offers`` (the
         employers' phase, which both versions share and run before the researchers' choice step).
         """
         self.read_market()
+        targeted = self.targeted
         for row, employer, region, bonus, kind in zip(
             targeted.researcher.tolist(),
             targeted.employer.tolist(),
@@ -319,7 +322,8 @@ def main() -> int:
     agent_counts = {"researchers": 0, "searched": 0, "moved": 0, "changed_region": 0}
     for _ in range(10):
         agents.talent = copy.deepcopy(state)
-        agents.step(agents.talent.post_offers())
+        agents.targeted = agents.talent.post_offers()
+        agents.step()
         for key, value in agent_outcomes(agents).items():
             agent_counts[key] += value
 

@@ -197,9 +197,9 @@ def measure_choice(scenario_path: str, researchers: int, warmup: int, repeats: i
             employer_time = posted - started
         for _ in range(2):
             agents.talent = copy.deepcopy(state)
-            targeted = agents.talent.post_offers()
+            agents.targeted = agents.talent.post_offers()
             started, cpu_started = time.perf_counter(), time.process_time()
-            agents.step(targeted)
+            agents.step()
             agent_time = time.perf_counter() - started, time.process_time() - cpu_started
             for key, value in abm.agent_outcomes(agents).items():
                 agent_counts[key] += value
@@ -346,8 +346,8 @@ def print_report(report: dict) -> None:
             print(f"  wall time up to {busy - 1:.0%} above CPU time: other processes shared the core.")
         if report.get("show_phases"):
             largest = report["model"][-1]
-            print(f"\n  Phases at {largest['researchers']:,} researchers (seconds over the run; feasible and "
-                  "utility are part of search)")
+            print(f"\n  Phases at {largest['researchers']:,} researchers (seconds over the run; score_choice_sets "
+                  "and utility, for targeted offers, are part of search)")
             for name, seconds in largest["phase_seconds"].items():
                 share = seconds / largest["step_seconds"]
                 print(f"  {'  ' if name in SUBPHASES else ''}{name:<24}{seconds:>8.2f}  {share:>6.1%}")
