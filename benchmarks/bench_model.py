@@ -43,6 +43,7 @@ PHASES = (
     "update", "observe",
 )  # fmt: skip
 SUBPHASES = {"score_choice_sets", "utility"}  # timed inside search
+FUNCTIONS = {"score_choice_sets"}  # functions the model module calls, not methods of the model
 
 OUTCOMES = ("researchers", "searched", "moved", "changed_region")
 # The two versions compute the same step when utilities agree to rounding and choice shares within sampling error.
@@ -106,8 +107,11 @@ def time_phases(model) -> dict[str, float]:
 
         return wrapper
 
+    import simulation.model as module
+
     for name in PHASES:
-        setattr(model, name, timed(name, getattr(model, name)))
+        owner = module if name in FUNCTIONS else model
+        setattr(owner, name, timed(name, getattr(owner, name)))
     return spent
 
 

@@ -21,7 +21,7 @@ from .market import (
     stochastic_round,
 )
 from .observe import Recorder
-from .offers import ChoiceSets, Deciders, Offers
+from .offers import ChoiceSets, Deciders, Offers, PostTables, lever_tables, score_choice_sets
 from .population import draw_graduates, draw_initial_population
 from .scenario import DEFAULT_KEY, BonusPolicy, ReturnProgramme, Scenario, value_at
 
@@ -114,7 +114,7 @@ class TalentModel(mesa.Model):
             employer.positions = int(round(employer.base_positions))
         self.median_quality, self.target_thresholds = self.quality_thresholds()
         self.market = self.employer_arrays(headcount)
-        self._offer_tables = None
+        self._lever_tables = None
         self.count_staff()
         self.recorder = Recorder(self.n_steps, self.n_regions, len(self.employers), self.start.year, scenario.run.end.year)
         self.observe(Offers.empty())
@@ -323,7 +323,9 @@ class TalentModel(mesa.Model):
         found = self.vacancy_offers(who)
         employer = np.concatenate([who.employer[None, :], found])
         region = np.concatenate([who.region[None, :], self.employer_region[found]])
-        score = self.score_choice_sets(who, employer)
+        # Every offer draws its lottery number, needed or not, so odds of 1 leave all other draws unchanged.
+        lottery = self.streams["visa"].random(found.shape)
+        score = score_choice_sets(who, employer, lottery, self.post_tables())
         score += gumbel(self.streams["choice"], score.shape)
 
         targeted = targeted.take(searching[targeted.researcher])
@@ -412,102 +414,37 @@ class TalentModel(mesa.Model):
         ok &= ~(who.bound & (region != who.region))
         return ok
 
-    def offer_tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Return the lever-dependent lookup tables of ``score_choice_sets``, rebuilt only when the levers change.
-
-        Alternatives are coded by post: employers first, then one code per region for staying there without a
-        post. The tables are cost and visa odds by (post, origin, current region, flag) and being at home by
-        (post, origin).
-        """
-        levers = self.levers
-        key = (levers.climate.tobytes(), levers.visa_odds.tobytes())
-        if self._offer_tables is not None and self._offer_tables[0] == key:
-            return self._offer_tables[1]
-        prefs = self.config.preferences
-        n = self.n_regions
-        r = self.post_region[:, None, None]  # the alternative's region
-        o = np.arange(n)[None, :, None]  # the decider's origin
-        h = np.arange(n)[None, None, :]  # the decider's current region
-        moving = r != h
-        at_home = r == o
-        # Cost flags: 2 x changing employer (the decider has a post and takes another) + permanent (holds
-        # permanent status in the current region).
-        cost = np.stack(
-            [
-                prefs.move_cost_region * moving
-                + prefs.move_cost_employer * (~moving & changing)
-                + self.visa_friction[r] * (~at_home & ~(~moving & permanent))
-                + levers.climate[r, o]
-                for changing in (False, True)
-                for permanent in (False, True)
-            ],
-            axis=-1,
-        )
-        # A lottery number passes below these odds: 1 where no visa is needed, 0 where an exit restriction
-        # binds the decider to its region (flag 1: bound).
-        odds = np.where(moving & ~at_home, levers.visa_odds[r, o], 1.0)
-        odds = np.stack([odds, np.where(moving, 0.0, odds)], axis=-1)
-        tables = cost.ravel(), odds.ravel(), at_home[:, :, 0].ravel().astype(float)
-        self._offer_tables = (key, tables)
-        return tables
-
-    def score_choice_sets(self, who: Deciders, employer: np.ndarray) -> np.ndarray:
-        """Return the systematic utility of each decider's alternatives (slots x deciders), -inf where infeasible.
-
-        Slot 0 is staying (``employer`` -1 without a post); the others are the offers the search found. The
-        same as ``utility`` and ``feasible`` (a test holds them equal), computed through small lookup tables
-        because these alternatives are most of a step's work. Every offer draws its lottery number, needed or
-        not, so odds of 1 leave all other draws unchanged.
-        """
+    def post_tables(self) -> PostTables:
+        """Return this step's lookup tables for scoring choice sets (the lever-dependent ones are rebuilt only
+        when the levers change)."""
         mkt = self.market
+        levers = self.levers
         n = self.n_regions
-        n_employers = len(mkt.vacancies)
-        cost, odds, home = self.offer_tables()
-        # Employers without a vacancy cannot hire: no lottery number passes below odds of 0.
-        odds = odds.reshape(len(self.post_region), -1) * np.append(mkt.vacancies > 0, np.zeros(n, bool))[:, None]
-        pay = np.log(np.maximum(mkt.pay_usd_median, 1.0))
-        impact = np.concatenate([mkt.impact, self.unplaced_impact])
-        network = self.network[np.arange(n)[None, :], self.post_region[:, None]].ravel()
-        placed = who.employer >= 0
-
-        # In-place operations throughout: fresh temporaries of this size cost more than the arithmetic.
-        post = employer.astype(np.int64)
-        post[0] = np.where(placed, who.employer, n_employers + who.region)
-        lottery = self.streams["visa"].random((len(post) - 1, len(who)))
-        ok = post[1:] != who.employer
-        pair = post * n
-        pair += who.origin  # (post, origin)
-        place = pair * n
-        place += who.region  # (post, origin, current region)
-        index = place * 2
-        index[1:] += who.bound
-        term = np.take(odds, index[1:])
-        ok &= lottery < term
-
-        utility = np.empty(post.shape)
-        np.take(pay, post[1:], out=utility[1:])
-        utility[1:] += np.log(who.quality_pay)
-        # Staying pays any bonus still vesting, and pay outside research posts does not scale with quality.
-        stay_pay = np.where(placed, mkt.pay_usd_median[who.employer] * who.quality_pay, self.unplaced_pay[who.region])
-        stay_pay += who.vesting_usd
-        utility[0] = np.log(np.maximum(stay_pay, 1.0))
-        utility *= who.b_pay
-        term = np.take(impact, post)
-        term *= who.b_impact
-        utility += term
-        np.take(home, pair, out=term)
-        term *= who.b_home
-        utility += term
-        np.take(network, pair, out=term)
-        term *= who.b_net
-        utility += term
-        np.multiply(place, 4, out=index)
-        index += who.permanent
-        index[1:] += 2 * placed  # staying is not changing employer
-        np.take(cost, index, out=term)
-        utility -= term
-        utility[1:][~ok] = -np.inf
-        return utility
+        key = (levers.climate.tobytes(), levers.visa_odds.tobytes())
+        if self._lever_tables is None or self._lever_tables[0] != key:
+            prefs = self.config.preferences
+            tables = lever_tables(
+                self.post_region,
+                visa_friction=self.visa_friction,
+                climate=levers.climate,
+                visa_odds=levers.visa_odds,
+                move_cost_region=prefs.move_cost_region,
+                move_cost_employer=prefs.move_cost_employer,
+            )
+            self._lever_tables = (key, tables)
+        cost, odds, home = self._lever_tables[1]
+        # Employers without a vacancy cannot hire: no lottery number wins odds of 0.
+        hiring = np.append(mkt.vacancies > 0, np.zeros(n, dtype=bool))
+        return PostTables(
+            n_regions=n,
+            pay_usd=mkt.pay_usd_median,
+            unplaced_pay_usd=self.unplaced_pay,
+            impact=np.concatenate([mkt.impact, self.unplaced_impact]),
+            home=home,
+            network=self.network[np.arange(n)[None, :], self.post_region[:, None]].ravel(),
+            cost=cost,
+            odds=(odds.reshape(len(hiring), -1) * hiring[:, None]).ravel(),
+        )
 
     # 5. Choice ----------------------------------------------------------------------------------------------
 
@@ -524,7 +461,7 @@ class TalentModel(mesa.Model):
 
         ``employer`` and ``region`` have the deciders' shape or (slots, deciders). ``staying`` says they are
         the deciders' current posts (a stay pays any bonus still vesting); ``bonus_usd`` is each offer's signing
-        bonus or return package. ``score_choice_sets`` computes the same for a step's choice sets, faster.
+        bonus or return package. ``offers.score_choice_sets`` computes the same for a step's choice sets, faster.
         """
         mkt = self.market
         cfg = self.config

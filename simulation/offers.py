@@ -16,7 +16,7 @@ import numpy as np
 
 from .market import OfferKind, best_row, choose_best
 
-__all__ = ["ChoiceSets", "Deciders", "Offers"]
+__all__ = ["ChoiceSets", "Deciders", "Offers", "PostTables", "lever_tables", "score_choice_sets"]
 
 
 def _take_fields(obj, index, skip=()):
@@ -204,3 +204,113 @@ class ChoiceSets:
             score=self.score[slot, column],
         )
         return Offers.concat([dense, self.targeted])
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Scoring choice sets through lookup tables
+
+
+@dataclass(frozen=True)
+class PostTables:
+    """What an alternative is worth and whether it can be taken, by post.
+
+    A post is an employer (codes 0 to employers - 1) or staying without a research post in a region
+    (employers + region). Tables over (post, origin, ...) are flattened in that order.
+    """
+
+    n_regions: int
+    pay_usd: np.ndarray  # (employers,) median pay, after the pay multiplier
+    unplaced_pay_usd: np.ndarray  # (regions,) pay outside research posts
+    impact: np.ndarray  # (posts,) research impact
+    home: np.ndarray  # (posts, origin): 1 where the post is in the origin region
+    network: np.ndarray  # (posts, origin): ln(1 + co-nationals there)
+    cost: np.ndarray  # (posts, origin, current region, flag): flag 2 x changing employer + permanent status
+    odds: np.ndarray  # (posts, origin, current region, bound): a lottery number below it wins the offer
+
+
+def lever_tables(
+    post_region: np.ndarray,
+    *,
+    visa_friction: np.ndarray,
+    climate: np.ndarray,
+    visa_odds: np.ndarray,
+    move_cost_region: float,
+    move_cost_employer: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return the tables of ``PostTables`` that depend on levers and fixed settings only: cost, odds, home.
+
+    ``climate`` and ``visa_odds`` are (destination, origin). The odds are 1 where no visa is needed and 0 where
+    an exit restriction binds the decider to the current region (the last index, 1 if bound); the caller
+    zeroes those of employers without vacancies.
+    """
+    n = len(visa_friction)
+    r = post_region[:, None, None]  # the post's region
+    o = np.arange(n)[None, :, None]  # the decider's origin
+    h = np.arange(n)[None, None, :]  # the decider's current region
+    moving = r != h
+    at_home = r == o
+    cost = np.stack(
+        [
+            move_cost_region * moving
+            + move_cost_employer * (~moving & changing)
+            + visa_friction[r] * (~at_home & ~(~moving & permanent))
+            + climate[r, o]
+            for changing in (False, True)
+            for permanent in (False, True)
+        ],
+        axis=-1,
+    )
+    odds = np.where(moving & ~at_home, visa_odds[r, o], 1.0)
+    odds = np.stack([odds, np.where(moving, 0.0, odds)], axis=-1)
+    return cost.ravel(), odds.ravel(), at_home[:, :, 0].ravel().astype(float)
+
+
+def score_choice_sets(who: Deciders, employer: np.ndarray, lottery: np.ndarray, tables: PostTables) -> np.ndarray:
+    """Return the systematic utility of each decider's alternatives (slots x deciders), -inf where infeasible.
+
+    ``employer`` is the choice sets' block: slot 0 staying (-1 without a post), the others the offers a search
+    found; ``lottery`` has one uniform number per offer (slots 1 on). The utility is
+    ``b_pay ln(pay) + b_impact impact + b_home [home] + b_net network - cost``, as ``market.offer_utility``;
+    an offer can be taken when its employer is another one with a vacancy, its lottery number wins the visa
+    odds and no exit restriction binds a move out of the region. Staying is always possible.
+    """
+    n = tables.n_regions
+    n_employers = len(tables.pay_usd)
+    placed = who.employer >= 0
+    # In-place operations throughout: fresh temporaries of this size cost more than the arithmetic.
+    post = employer.astype(np.int64)
+    post[0] = np.where(placed, who.employer, n_employers + who.region)
+    ok = post[1:] != who.employer
+    pair = post * n
+    pair += who.origin  # (post, origin)
+    place = pair * n
+    place += who.region  # (post, origin, current region)
+    index = place * 2
+    index[1:] += who.bound
+    term = np.take(tables.odds, index[1:])
+    ok &= lottery < term
+
+    utility = np.empty(post.shape)
+    np.take(np.log(np.maximum(tables.pay_usd, 1.0)), post[1:], out=utility[1:])
+    utility[1:] += np.log(who.quality_pay)
+    # Staying pays any bonus still vesting, and pay outside research posts does not scale with quality.
+    stay_pay = np.where(placed, tables.pay_usd[who.employer] * who.quality_pay, tables.unplaced_pay_usd[who.region])
+    stay_pay += who.vesting_usd
+    utility[0] = np.log(np.maximum(stay_pay, 1.0))
+    utility *= who.b_pay
+    term = np.take(tables.impact, post)
+    term *= who.b_impact
+    utility += term
+    np.take(tables.home, pair, out=term)
+    term *= who.b_home
+    utility += term
+    np.take(tables.network, pair, out=term)
+    term *= who.b_net
+    utility += term
+    np.multiply(place, 4, out=index)
+    index += who.permanent
+    index[1:] += 2 * placed  # staying is not changing employer
+    np.take(tables.cost, index, out=term)
+    utility -= term
+    utility[1:][~ok] = -np.inf
+    return utility

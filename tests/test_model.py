@@ -10,6 +10,7 @@ import pytest
 
 from simulation import load_scenario, run
 from simulation.model import TalentModel
+from simulation.offers import score_choice_sets
 from simulation.scenario import merge, scenario_from_dict
 
 from conftest import SCENARIOS, small_version
@@ -215,11 +216,8 @@ def test_choice_sets_scored_through_tables_match_the_general_utility(small):
     assert (who.vesting_usd > 0).any() and (who.employer < 0).any() and who.bound.any() and who.permanent.any()
     found = model.vacancy_offers(who)
     employer = np.concatenate([who.employer[None, :], found])
-    stream = model.streams["visa"]
-    state = stream.bit_generator.state
-    fast = model.score_choice_sets(who, employer)
-    stream.bit_generator.state = state
-    lottery = stream.random(found.shape)
+    lottery = np.random.default_rng(1).random(found.shape)
+    fast = score_choice_sets(who, employer, lottery, model.post_tables())
     region = model.employer_region[found]
     ok = model.feasible(who, found, region, lottery)
     assert 0 < ok.mean() < 1
