@@ -189,18 +189,18 @@ def load_calibration(path: str | Path) -> Calibration:
             scenario_with(calibration, {name: _mid(config.parameters[name])})
         except (ScenarioError, ValueError) as exc:
             problems.append(Problem(str(path), f"parameters.{name}.path", str(exc)))
-    known = {"recovery.truth": config.recovery.truth if config.recovery is not None else {},
-             "search.start": config.search.start}  # fmt: skip
-    for where, values in known.items():
+    truth = config.recovery.truth if config.recovery is not None else {}
+    for where, values in (("recovery.truth", truth), ("search.start", config.search.start)):
         for name, value in values.items():
             parameter = config.parameters.get(name)
             if parameter is None:
                 allowed = ", ".join(config.parameters)
                 problems.append(Problem(str(path), f"{where}.{name}", f"not one of the parameters ({allowed})"))
-            elif not parameter.bounds[0] <= value <= parameter.bounds[1]:
-                low, high = parameter.bounds
-                problems.append(Problem(str(path), f"{where}.{name}", f"must lie within its bounds [{low}, {high}]",
-                                        value, True))  # fmt: skip
+                continue
+            low, high = parameter.bounds
+            if not low <= value <= high:
+                message = f"must lie within its bounds [{low}, {high}]"
+                problems.append(Problem(str(path), f"{where}.{name}", message, value, True))
     if problems:
         raise ScenarioError(problems)
     return calibration

@@ -118,7 +118,7 @@ class ChoiceSets:
 
         A value below ``slots`` is a slot of the dense block; ``slots + t`` is targeted offer ``t``.
         """
-        choice = best_row(self.score).astype(np.int64)
+        choice = best_row(self.score)
         if len(self.targeted):
             best = np.take_along_axis(self.score, choice[None, :], axis=0)[0]
             rows = choose_best(self.targeted.score, self.targeted_decider)
@@ -165,21 +165,13 @@ class ChoiceSets:
         score[chose[dense], np.flatnonzero(dense)] = -np.inf
         score[1:][vacancies[employer[1:]] <= 0] = -np.inf
 
-        keep = rejected[self.targeted_decider]
-        withdrawn = np.zeros(len(self.targeted), dtype=bool)
-        withdrawn[chose[~dense] - slots] = True
-        keep &= ~withdrawn
+        keep = rejected[self.targeted_decider] & (vacancies[self.targeted.employer] > 0)
+        keep[chose[~dense] - slots] = False
         targeted = self.targeted.take(keep)
-        keep_t = vacancies[targeted.employer] > 0
-        targeted = targeted.take(keep_t)
-        new_column = np.cumsum(rejected) - 1
-        targeted_decider = new_column[self.targeted_decider[keep]][keep_t]
+        targeted_decider = (np.cumsum(rejected) - 1)[self.targeted_decider[keep]]
 
         open_offer = np.isfinite(score[1:]).any(axis=0)
         open_offer[targeted_decider] = True
-        if open_offer.all():
-            return ChoiceSets(self.deciders.take(column), employer, self.region[:, column], score, targeted,
-                              targeted_decider)  # fmt: skip
         renumber = np.cumsum(open_offer) - 1
         return ChoiceSets(
             self.deciders.take(column[open_offer]),

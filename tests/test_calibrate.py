@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from simulation.calibrate import calibrate, changed_values, load_calibration, scenario_with, write_calibrated_scenario
+from simulation.calibrate import Evaluator, calibrate, changed_values, load_calibration, scenario_with, write_calibrated_scenario
 from simulation.cli import main
 from simulation.scenario import ScenarioError, load_scenario, value_at
 
@@ -102,23 +102,18 @@ def test_a_start_point_must_name_parameters_within_their_bounds(tmp_path):
     assert any("search.start.china_growth" in line and "[0.0, 0.6]" in line and "0.9" in line for line in lines)
 
 
-def test_the_first_run_starts_from_the_start_point(tmp_path):
+def test_the_first_run_starts_from_the_start_point(tmp_path, monkeypatch):
     search = {"initial_points": 4, "starts": 1, "max_evaluations": 8, "start": {"entry_rate": 0.123}}
     path = write_config(tmp_path, search=search, recovery=None)
     seen = []
-    from simulation import calibrate as module
-
-    original = module.Evaluator.evaluate
+    original = Evaluator.evaluate
 
     def spy(self, points, targets):
         seen.extend(points)
         return original(self, points, targets)
 
-    module.Evaluator.evaluate = spy
-    try:
-        fit = calibrate(load_calibration(path), log=lambda _: None)
-    finally:
-        module.Evaluator.evaluate = original
+    monkeypatch.setattr(Evaluator, "evaluate", spy)
+    fit = calibrate(load_calibration(path), log=lambda _: None)
     assert seen[0] == pytest.approx({"entry_rate": 0.123, "china_growth": 0.3})  # china_growth mid-bounds
     design = 1 + 1 + 4  # the start, the mid-point and the Sobol points
     assert seen[design] == pytest.approx(seen[0])  # Nelder-Mead's first point
