@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 from .experiment import Setting, apply_setting
 from .outcomes import Outcome
+from .outputs import write_text
 from .scenario import Month, Problem, Scenario, ScenarioError, UniqueKeyLoader, load_scenario, scenario_from_dict
 
 __all__ = ["Calibration", "CalibrationConfig", "Fit", "calibrate", "load_calibration", "report_markdown", "write_calibrated_scenario"]
@@ -532,10 +533,7 @@ def write_calibrated_scenario(calibration: Calibration, fit: Fit, command: str) 
         f"{os.path.relpath(calibration.path(calibration.config.report), out.parent)}\n"
     )
     text = header + yaml.safe_dump(body, sort_keys=False, default_flow_style=None, width=110)
-    tmp = out.with_suffix(".yaml.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, out)
-    return out
+    return write_text(out, text)
 
 
 def _round(value: float, digits: int = 4) -> float:

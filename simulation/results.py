@@ -7,8 +7,6 @@ Tables are long (one row per step x region x origin x tier, and so on) with prov
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .outputs import atomic_write
 from .observe import EMPLOYER_FIELDS, ENTRY, EXIT, TIERS, Recorder
 from .scenario import Scenario, scenario_from_dict
 
@@ -216,28 +215,17 @@ class RunResult:
         for name, table in self.tables.items():
             for fmt in formats:
                 path = out / f"{name}.{fmt}"
-                _atomic_write(path, lambda tmp, t=table, f=fmt: t.to_parquet(tmp, index=False) if f == "parquet" else t.to_csv(tmp, index=False))
+                atomic_write(path, lambda tmp, t=table, f=fmt: t.to_parquet(tmp, index=False) if f == "parquet" else t.to_csv(tmp, index=False))
                 written.append(path)
         path = out / "headline.csv"
-        _atomic_write(path, lambda tmp: self.headline().to_csv(tmp, index=False))
+        atomic_write(path, lambda tmp: self.headline().to_csv(tmp, index=False))
         written.append(path)
         self.manifest["rows"] = {name: len(table) for name, table in self.tables.items()}
         self.manifest["files"] = sorted(p.name for p in written) + ["manifest.json"]
         path = out / "manifest.json"
-        _atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(self.manifest, indent=2, default=str) + "\n"))
+        atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(self.manifest, indent=2, default=str) + "\n"))
         written.append(path)
         return written
-
-
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load_results(directory: str | Path) -> RunResult:

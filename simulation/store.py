@@ -20,9 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import os
-import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import pandas as pd
 
-    from .experiment import Experiment, RunSpec
+from .experiment import Experiment, RunSpec
+from .outputs import atomic_write, write_text
 
 __all__ = ["ExperimentResults", "ExperimentStore", "SweepError", "read_experiment"]
 
@@ -41,36 +40,6 @@ IDENTITY = ("run_id", "arm", "sample", "replicate", "seed")
 
 class SweepError(ValueError):
     """A sweep that cannot start as asked (e.g. its folder holds another sweep); says what to do instead."""
-
-
-def _file_mode() -> int:
-    """Return the permissions of a new file under this process's umask (temporary files start private)."""
-    global _MODE
-    if _MODE is None:
-        mask = os.umask(0o022)
-        os.umask(mask)
-        _MODE = 0o666 & ~mask
-    return _MODE
-
-
-_MODE: int | None = None
-
-
-def atomic_write(path: Path, write: Callable[[str], Any]) -> None:
-    """Write ``path`` by calling ``write(temporary_name)`` and renaming the result into place."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, _file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 def _json(data: Any) -> str:
@@ -196,7 +165,7 @@ class ExperimentStore:
             "experiment": d.model_dump(mode="json", by_alias=True),
             "base_scenario": experiment.base_data,
         }
-        _write_text(path, _json(info))
+        write_text(path, _json(info))
 
     def info(self) -> dict[str, Any]:
         """Return the content of ``experiment.json``."""
@@ -230,7 +199,7 @@ class ExperimentStore:
         """Write one run: its curves first, then its record, each atomically; the record marks it finished."""
         if curves is not None:
             atomic_write(self.curves_path(record["run_id"]), lambda tmp: curves.to_parquet(tmp, index=False))
-        _write_text(self.runs_dir / f"{record['run_id']}.json", _json(record))
+        write_text(self.runs_dir / f"{record['run_id']}.json", _json(record))
 
     # ---- tables
 
