@@ -29,18 +29,15 @@ from typing import Any
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import Field, TypeAdapter, model_validator
 
 from .experiment import Setting, apply_setting
 from .outcomes import Outcome
 from .outputs import write_text
-from .scenario import Month, Problem, Scenario, ScenarioError, UniqueKeyLoader, load_scenario, scenario_from_dict
+from .inputs import Month, Problem, Strict, check_validation, read_mapping
+from .scenario import SEED_MAX, Scenario, ScenarioError, load_scenario, scenario_from_dict
 
 __all__ = ["Calibration", "CalibrationConfig", "Fit", "calibrate", "load_calibration", "report_markdown", "write_calibrated_scenario"]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class Parameter(Strict):
@@ -99,10 +96,13 @@ class Recovery(Strict):
     """The recovery check: fit targets simulated at known parameter values."""
 
     truth: dict[str, float] = Field(default_factory=dict, description="Known values (default: mid-bounds).")
-    seed: int = Field(99, ge=0, description="Seed of the simulated targets (differs from the fit's seeds).")
+    seed: int = Field(99, ge=0, le=SEED_MAX, description="Seed of the simulated targets (differs from the fit's seeds).")
     initial_points: int = Field(16, ge=1)
     starts: int = Field(1, ge=1)
     max_evaluations: int = Field(100, ge=1)
+
+
+CONFIG_FORM = "name:, scenario:, targets:, parameters:"
 
 
 class CalibrationConfig(Strict):
@@ -115,10 +115,10 @@ class CalibrationConfig(Strict):
     report: str = Field(description="Markdown fit report.")
     figures: str = Field(description="Folder of the report's figures.")
     parameters: dict[str, Parameter]
-    researchers: int = Field(10_000, ge=100)
-    replicates: int = Field(4, ge=1)
-    report_replicates: int = Field(10, ge=1, description="Replicates of the calibrated scenario in the report.")
-    seed: int = Field(1, ge=0)
+    researchers: int = Field(10_000, ge=100, le=50_000_000)
+    replicates: int = Field(4, ge=1, le=100_000)
+    report_replicates: int = Field(10, ge=1, le=100_000, description="Replicates of the calibrated scenario in the report.")
+    seed: int = Field(1, ge=0, le=SEED_MAX)
     end: Month | None = Field(None, description="Month the fit runs end (default: the scenario's end).")
     workers: int | None = Field(None, ge=1, description="Processes (default: all cores).")
     search: Search = Field(default_factory=Search)
@@ -143,24 +143,14 @@ class Calibration:
 # Loading
 
 
-def _read(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        raise ScenarioError([Problem(str(path), "", "file not found")])
-    try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader
-    except yaml.YAMLError as exc:
-        raise ScenarioError([Problem(str(path), "", f"not valid YAML: {exc}")]) from None
-    if not isinstance(data, dict):
-        raise ScenarioError([Problem(str(path), "", "must be a mapping of keys")])
-    return data
+class CalibrationError(ScenarioError):
+    """A calibration config or targets file that cannot be used; ``problems`` lists every problem found."""
+
+    what = "calibration"
 
 
-def _problems(exc: ValidationError, file: str) -> list[Problem]:
-    out = []
-    for error in exc.errors():
-        loc = ".".join(str(k) for k in error["loc"] if not (isinstance(k, str) and ("[" in k or "-" in k)))
-        out.append(Problem(file, loc, error["msg"], error.get("input"), "input" in error))
-    return out
+def _read(path: Path, form: str) -> dict[str, Any]:
+    return read_mapping(path, CalibrationError, "calibrations live in experiments/calibration/", form)
 
 
 def load_calibration(path: str | Path) -> Calibration:
@@ -170,16 +160,11 @@ def load_calibration(path: str | Path) -> Calibration:
         ScenarioError: naming the file and key of every problem.
     """
     path = Path(path)
-    try:
-        config = CalibrationConfig.model_validate(_read(path))
-    except ValidationError as exc:
-        raise ScenarioError(_problems(exc, str(path))) from None
+    config = check_validation(CalibrationConfig, _read(path, CONFIG_FORM), str(path), CalibrationError)
     scenario = load_scenario((path.parent / config.scenario).resolve())
     targets_path = (path.parent / config.targets).resolve()
-    try:
-        targets = TargetsFile.model_validate(_read(targets_path)).targets
-    except ValidationError as exc:
-        raise ScenarioError(_problems(exc, str(targets_path))) from None
+    targets = check_validation(TargetsFile, _read(targets_path, "targets:"), str(targets_path),
+                               CalibrationError).targets
     calibration = Calibration(config, path, scenario, targets)
     problems = []
     for name, target in targets.items():
@@ -203,7 +188,7 @@ def load_calibration(path: str | Path) -> Calibration:
                 message = f"must lie within its bounds [{low}, {high}]"
                 problems.append(Problem(str(path), f"{where}.{name}", message, value, True))
     if problems:
-        raise ScenarioError(problems)
+        raise CalibrationError(problems)
     return calibration
 
 
@@ -637,5 +622,5 @@ def run_calibration(path: str | Path, *, progress: bool = True, recovery: bool =
     figures = calibration_figures(calibration, fit)
     report = calibration.path(calibration.config.report)
     report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text(report_markdown(calibration, fit, command, figures))
+    write_text(report, report_markdown(calibration, fit, command, figures))
     return fit

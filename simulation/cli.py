@@ -161,8 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from .outputs import StagedFolder, folder_for
     from .plots import plot_migration_curves, plot_retention_curves, save_figure
-    from .results import format_headline
+    from .resources import check_memory
+    from .results import MANIFEST, format_headline
     from .runner import run
     from .scenario import ScenarioError, load_scenario
 
@@ -171,23 +173,26 @@ def cmd_run(args: argparse.Namespace) -> int:
         scenario = scenario.with_run(seed=args.seed, replicates=args.replicates, researchers=args.researchers)
     except ScenarioError as exc:  # the options, not the file, are at fault: name them as typed
         raise BadInput("\n".join(_as_option(problem) for problem in exc.problems)) from None
-    out = args.out or Path("results") / scenario.name
-    if out.exists() and not out.is_dir():
-        raise BadInput(f"--out {out}: exists and is not a folder; choose another path")
-    result = run(scenario, progress=not args.quiet)
-    result.manifest["scenario_file"] = str(args.scenario)
-    result.manifest["command"] = "talentsim " + " ".join(sys.argv[1:])
-    written = result.save(out, formats=args.format)
-    if not args.no_figures:
-        written += save_figure(plot_migration_curves(result), out / "migration_curve")
-        written += save_figure(plot_retention_curves(result), out / "retention_curve")
+    check_memory(scenario, option="--researchers" if args.researchers else f"{args.scenario}: run.researchers")
+    out = args.out or folder_for("results", scenario.name)
+    folder = StagedFolder(out, marker=MANIFEST)
+    with folder as staging:  # checked writable and locked before the run; in place only once complete
+        result = run(scenario, progress=not args.quiet)
+        result.manifest["scenario_file"] = str(args.scenario)
+        result.manifest["command"] = "talentsim " + " ".join(sys.argv[1:])
+        if not args.no_figures:
+            save_figure(plot_migration_curves(result), staging / "migration_curve")
+            save_figure(plot_retention_curves(result), staging / "retention_curve")
+        written = result.write(staging, formats=args.format)  # the manifest, written last, lists the tables
+        count = len(list(staging.iterdir()))
     if not args.quiet:
         print(f"Scenario '{scenario.name}': {scenario.run.replicates} replicate(s) x {scenario.run.researchers:,} "
               f"researchers, {scenario.run.start:%Y-%m} to {scenario.run.end:%Y-%m} "
               f"({result.manifest['wall_time_seconds']:.1f} s)\n")
         print(format_headline(result.headline()))
-        print(f"\nWrote {len(written)} files to {out}/ (tables, manifest.json"
-              f"{', figures' if not args.no_figures else ''})")
+        print(f"\nWrote {count} files to {out}/ ({len(written) - 1} tables, manifest.json"
+              f"{', figures' if not args.no_figures else ''})"
+              + ("; it replaces the earlier run there" if folder.replaced else ""))
     return EXIT_OK
 
 
@@ -212,13 +217,14 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .scenario import ScenarioError, load_scenario
+    from .inputs import InputError
+    from .scenario import load_scenario
 
     failed = 0
     for path in args.scenarios:
         try:
             scenario = load_scenario(path)
-        except ScenarioError as exc:
+        except InputError as exc:
             failed += 1
             _print_problems(exc)
             continue
@@ -231,7 +237,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from .scenario import reference_markdown
+    from .reference import reference_markdown
 
     print(reference_markdown())
     return EXIT_OK
@@ -333,10 +339,10 @@ def _plot_experiment(args: argparse.Namespace, folder: Path) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    import re
 
     from .compare import (CompareError, compare_table, format_compare_table, load_many, plot_compare_curves,
                           plot_compare_difference, scenario_labels)
+    from .outputs import atomic_write, folder_for
     from .plots import save_figure
 
     folders = [_results_folder(f) for f in (args.baseline, *args.others)]
@@ -346,11 +352,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
         table = compare_table(results, args.at)
     except CompareError as exc:
         raise BadInput(str(exc)) from None
-    out = args.out or Path("results") / re.sub(r"[^A-Za-z0-9_.-]+", "_", "compare_" + "_vs_".join(labels))
+    out = args.out or folder_for("results", "compare_" + "_vs_".join(labels))
     if out.exists() and not out.is_dir():
         raise BadInput(f"--out {out}: exists and is not a folder; choose another path")
     out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out / "compare.csv", index=False)
+    atomic_write(out / "compare.csv", lambda tmp: table.to_csv(tmp, index=False))
     written = [out / "compare.csv"]
     written += save_figure(plot_compare_curves(results, tier=args.tier), out / "compare_curves", args.format,
                            dpi=args.dpi)
@@ -399,20 +405,15 @@ def _workers(text: str) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from .executors import MissingExtra, SweepInterrupted, WorkerStartError, sweep
-    from .experiment import ExperimentError, lever_arms, load_experiment, uncertainty_samples
+    from .experiment import lever_arms, load_experiment, uncertainty_samples
+    from .outputs import folder_for
+    from .resources import check_memory
     from .store import SweepError, read_experiment
 
     if args.scheduler and args.workers is not None:
         raise BadInput("--workers applies to local processes and --cluster local; the workers of a cluster are set "
                        "when they are started: dask worker ADDRESS --nworkers N --nthreads 1")
-    try:
-        experiment = load_experiment(args.experiment)
-    except ExperimentError as exc:
-        count = len(exc.problems)
-        print(f"error: {count} problem{'s' if count != 1 else ''} in the experiment:", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    experiment = load_experiment(args.experiment)
     d = experiment.definition
     plan = experiment.runs()
     if args.dry_run:
@@ -427,7 +428,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             print(f"  uncertainty {name}: {uncertainty.describe()}")
         print(f"  outcomes: {', '.join(d.outcomes)}" + (f"; curves: {', '.join(d.curves)}" if d.curves else ""))
         return EXIT_OK
-    out = args.out or Path("results") / d.name
+    out = args.out or folder_for("results", d.name)
+    if not args.resume:
+        check_memory(experiment.base, option=f"{args.experiment}: run.researchers", copies=_sweep_copies(args))
     try:
         summary = sweep(experiment, out, workers=args.workers, scheduler=args.scheduler, cluster=args.cluster,
                         resume=args.resume, progress=not args.quiet)
@@ -447,6 +450,17 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return EXIT_OK if summary.ok else EXIT_RUNS_FAILED
 
 
+def _sweep_copies(args: argparse.Namespace) -> int:
+    """Return how many runs of a sweep share this machine's memory at once."""
+    if args.scheduler:
+        return 0  # the runs happen on the cluster's machines
+    if args.workers == 0:
+        return 1
+    from .executors import default_workers
+
+    return args.workers or default_workers()
+
+
 def _resume_command(args: argparse.Namespace, out: Path) -> str:
     where = f" --scheduler {args.scheduler}" if args.scheduler else (f" --cluster {args.cluster}" if args.cluster else "")
     workers = f" --workers {args.workers}" if args.workers is not None else ""
@@ -455,7 +469,7 @@ def _resume_command(args: argparse.Namespace, out: Path) -> str:
 
 def _print_problems(exc) -> None:
     count = len(exc.problems)
-    print(f"error: {count} problem{'s' if count != 1 else ''} in the scenario:", file=sys.stderr)
+    print(f"error: {count} problem{'s' if count != 1 else ''} in the {exc.what}:", file=sys.stderr)
     for problem in exc.problems:
         print(f"  {problem}", file=sys.stderr)
     if getattr(exc, "checks_pending", False):
@@ -487,27 +501,90 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # argparse has printed the usage and what is wrong (exit 2), or the help (exit 0)
         return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
-    from .scenario import ScenarioError
+    try:
+        return _handle(args)
+    except BrokenPipeError:
+        return _broken_pipe()
+
+
+def _handle(args: argparse.Namespace) -> int:
+    """Run the command; turn every mistake and every failure of the system into one line and an exit code."""
+    from .inputs import InputError
+    from .outputs import OutputError, ResultsError
+    from .resources import NotEnoughMemory
 
     try:
         return args.handler(args)
-    except ScenarioError as exc:
+    except InputError as exc:
         _print_problems(exc)
         return EXIT_BAD_INPUT
-    except (BadInput, FileNotFoundError) as exc:
+    except (BadInput, OutputError, ResultsError, NotEnoughMemory, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except (PermissionError, NotADirectoryError) as exc:
-        print(f"error: {exc.filename}: {exc.strerror}; choose another path", file=sys.stderr)
-        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("interrupted; nothing was written for the run in progress", file=sys.stderr)
-        return 130
-    except Exception:  # noqa: BLE001 - the last resort: say it is ours, keep the traceback for the report
-        traceback.print_exc()
-        print("internal error: this is a bug in talentsim, not in your input; please report it with the "
-              "traceback above", file=sys.stderr)
+        print("interrupted; nothing was written for the run in progress, and finished results are kept",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        raise
+    except MemoryError:
+        print("error: out of memory; simulate fewer researchers (--researchers) or fewer replicates at once, or "
+              "use a machine with more memory. Finished results are kept.", file=sys.stderr)
         return EXIT_INTERNAL
+    except OSError as exc:
+        code = _os_error(exc)
+        if code is not None:
+            return code
+        return _internal_error()
+    except Exception:  # noqa: BLE001 - the last resort: say it is ours, keep the traceback for the report
+        return _internal_error()
+
+
+def _internal_error() -> int:
+    traceback.print_exc()
+    print("internal error: this is a bug in talentsim, not in your input; please report it with the "
+          "traceback above", file=sys.stderr)
+    return EXIT_INTERNAL
+
+
+def _os_error(exc: OSError) -> int | None:
+    """Print one line for a failure of the system (disk full, permission denied...); return the exit code."""
+    import errno
+
+    where = exc.filename or "a file"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        print(f"error: no space left writing {where} (disk full, quota or file-size limit); free space or choose "
+              "another --out. Nothing half-written was left, and finished results are kept.", file=sys.stderr)
+        return EXIT_INTERNAL
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        what = "the file system is read-only" if exc.errno == errno.EROFS else "permission denied"
+        print(f"error: cannot write {where}: {what}; choose another path (e.g. --out in your home folder).",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if exc.errno in (errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG, errno.ELOOP):
+        print(f"error: {where}: {exc.strerror}; choose another path", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if exc.errno == errno.ENOMEM:
+        print("error: out of memory; simulate fewer researchers or replicates at once. Finished results are kept.",
+              file=sys.stderr)
+        return EXIT_INTERNAL
+    if exc.errno == errno.EIO:
+        print(f"error: the disk failed reading or writing {where} (input/output error); check the disk, then run "
+              "again. Finished results are kept.", file=sys.stderr)
+        return EXIT_INTERNAL
+    return None
+
+
+def _broken_pipe() -> int:
+    """The reader of our output went away (e.g. ``talentsim schema | head``): stop quietly."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush cannot fail again
+    except (OSError, ValueError):
+        pass
+    return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

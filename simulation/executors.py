@@ -59,7 +59,7 @@ class RunOutput:
     """What a run gives back: its outcomes and curves, or its error."""
 
     run_id: str
-    status: str  # "done" or "failed"
+    status: str  # "done", "failed", or "cancelled" (not finished: taken back by the cluster)
     outcomes: dict[str, float] = field(default_factory=dict)
     curves: pd.DataFrame | None = None
     error: str | None = None
@@ -355,6 +355,7 @@ class DaskExecutor:
 
     def results(self, tasks: list[RunTask]) -> Iterator[RunOutput]:
         import uuid
+        from concurrent.futures import CancelledError
 
         from distributed import as_completed
 
@@ -383,7 +384,11 @@ class DaskExecutor:
             for future in done:
                 task = futures.pop(future)
                 try:
+                    if future.cancelled():
+                        raise CancelledError
                     output = future.result()
+                except CancelledError:
+                    output = RunOutput(task.spec.run_id, "cancelled")
                 except KilledWorker:
                     output = _failed(task, "the Dask workers running it died each time it was tried "
                                            "(out of memory, or killed)")
@@ -457,6 +462,8 @@ class SweepSummary:
     done: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)  # (run id, error)
     interrupted: bool = False
+    cancelled: int = 0  # taken back by the cluster before they finished: not run, not failed
+    damaged: list[tuple[str, str]] = field(default_factory=list)  # (run id, what was wrong) of runs redone
     wall_time_s: float = 0.0
     executor: str = ""
 
@@ -489,6 +496,16 @@ class SweepSummary:
                 lines.append(f"    {run_id}: {_cut(error, 150)}")
             if len(self.failed) > 10:
                 lines.append(f"    ... and {len(self.failed) - 10} more")
+        if self.damaged:
+            lines.append(f"  {len(self.damaged)} run(s) finished earlier had missing or damaged files, were set aside "
+                         f"in {d / 'runs' / 'damaged'}/ and run again:")
+            for run_id, why in self.damaged[:5]:
+                lines.append(f"    {run_id}: {why}")
+            if len(self.damaged) > 5:
+                lines.append(f"    ... and {len(self.damaged) - 5} more")
+        if self.cancelled:
+            lines.append(f"  {self.cancelled} run(s) were cancelled by the cluster before they finished; they count as "
+                         "not run.")
         if self.interrupted:
             lines.append("  Interrupted: finished runs are saved.")
         if not self.ok:
@@ -541,12 +558,13 @@ def sweep(
         SweepInterrupted: Ctrl-C; what was finished is saved, and ``resume=True`` continues.
     """
     from .experiment import lever_arms, load_experiment, uncertainty_samples
+    from .outputs import folder_for
     from .store import ExperimentStore, SweepError
 
     if not hasattr(experiment, "definition"):
         experiment = load_experiment(experiment)
     plan = experiment.runs()
-    out = Path(out) if out is not None else Path("results") / experiment.name
+    out = Path(out) if out is not None else folder_for("results", experiment.name)
     try:
         executor = choose_executor(workers, scheduler, cluster)
     except ValueError as exc:
@@ -564,7 +582,9 @@ def sweep(
     try:
         store = ExperimentStore.prepare(experiment, out, plan, resume)
         planned = {spec.run_id for spec in plan}
-        records = {k: v for k, v in store.records().items() if k in planned}
+        records, damaged = store.check(experiment.fingerprint, quarantine=True)
+        records = {k: v for k, v in records.items() if k in planned}
+        summary.damaged = sorted((k, why) for k, why in damaged.items() if k in planned)
         todo = [spec for spec in plan if records.get(spec.run_id, {}).get("status") != "done"]
         summary.skipped = len(plan) - len(todo)
         store.write_index(plan, records)
@@ -588,7 +608,10 @@ def sweep(
         try:
             for output in outputs:
                 spec = by_id[output.run_id]
-                record = _record(spec, output, records.get(spec.run_id))
+                if output.status == "cancelled":  # not finished, not failed: a resume runs it
+                    summary.cancelled += 1
+                    continue
+                record = _record(spec, output, records.get(spec.run_id), experiment.fingerprint)
                 store.save_run(record, output.curves if output.status == "done" else None)
                 records[spec.run_id] = record
                 if output.status == "done":
@@ -619,11 +642,12 @@ def sweep(
     return summary
 
 
-def _record(spec: RunSpec, output: RunOutput, previous: dict[str, Any] | None) -> dict[str, Any]:
+def _record(spec: RunSpec, output: RunOutput, previous: dict[str, Any] | None, fingerprint: str) -> dict[str, Any]:
     import datetime as dt
 
     return {
         "run_id": spec.run_id,
+        "fingerprint": fingerprint,
         "status": output.status,
         "attempts": (previous or {}).get("attempts", 0) + 1,
         "arm": spec.arm,

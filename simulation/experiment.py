@@ -1,6 +1,6 @@
 """Experiment files: a base scenario, policy levers, uncertainties, sampling, replicates and outcomes.
 
-An experiment is read from YAML with ``yaml.safe_load`` and validated once into frozen pydantic models;
+An experiment is read by the bounded YAML reader of :mod:`simulation.inputs` and validated once into frozen pydantic models;
 every problem is reported together, each naming the experiment file, the key path, the value and what is
 allowed. Levers (the policy arms compared) are kept apart from uncertainties (what we do not know):
 every lever arm runs under the same uncertainty draws and the same replicate seeds, so differences between
@@ -22,7 +22,6 @@ import itertools
 import json
 import math
 import re
-import typing
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -30,11 +29,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import numpy as np
-import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
 from .outcomes import Curve, Outcome
-from .scenario import Month, Problem, Scenario, ScenarioError, UniqueKeyLoader, load_scenario, scenario_from_dict
+from .inputs import Month, Problem, Strict, check_validation, read_mapping
+from .scenario import SEED_MAX, Scenario, ScenarioError, load_scenario, scenario_from_dict
 
 __all__ = [
     "Experiment",
@@ -61,6 +60,8 @@ MAX_RUNS = 1_000_000  # a guard against a grid that would never finish
 class ExperimentError(ScenarioError):
     """An experiment file that cannot be used; ``problems`` lists every problem found."""
 
+    what = "experiment"
+
 
 class PathError(ValueError):
     """A key path that does not lead to a value of the scenario that can be changed."""
@@ -68,10 +69,6 @@ class PathError(ValueError):
 
 # --------------------------------------------------------------------------------------------------------------
 # Schema
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 def _as_list(value: Any) -> Any:
@@ -341,8 +338,9 @@ class RunOverrides(Strict):
 
     start: Month | None = Field(None, description="First month simulated (YYYY-MM).")
     end: Month | None = Field(None, description="Month the runs end (YYYY-MM), exclusive.")
-    step_months: int | None = Field(None, description="Length of one step in months.")
-    researchers: int | None = Field(None, description="Researchers simulated at the start of each run.")
+    step_months: int | None = Field(None, ge=1, le=12, description="Length of one step in months.")
+    researchers: int | None = Field(None, ge=100, le=50_000_000, description="Researchers simulated at the start of "
+                                    "each run.")
 
 
 class ExperimentFile(Strict):
@@ -352,7 +350,7 @@ class ExperimentFile(Strict):
     description: str = Field("", description="Which question the experiment answers.")
     scenario: str = Field(description="Base scenario file (path relative to this file).")
     run: RunOverrides = Field(default_factory=RunOverrides)
-    seed: int = Field(0, ge=0, strict=True, description="Root seed: run seeds and the sampler's draws come from it.")
+    seed: int = Field(0, ge=0, le=SEED_MAX, strict=True, description="Root seed: run seeds and the sampler's draws come from it.")
     replicates: int = Field(1, ge=1, le=100_000, strict=True, description="Replicates of every lever arm and sample.")
     levers: dict[str, Lever] = Field(default_factory=dict, description="Policy levers; their values are crossed.")
     uncertainties: dict[str, Uncertainty] = Field(default_factory=dict, description="Parameters we do not know.")
@@ -716,28 +714,28 @@ def build_scenario(base: dict[str, Any], settings: tuple[Setting, ...], source: 
 # Loading and validation
 
 
+EXPERIMENT_FORM = "name:, scenario:, levers:, outcomes:"
+
+
 def _read(path: Path) -> dict[str, Any]:
-    file = str(path)
-    if not path.exists():
-        raise ExperimentError([Problem(file, "", "file not found; check the path (experiments live in experiments/)")])
-    if path.is_dir():
-        raise ExperimentError([Problem(file, "", "is a folder, not an experiment file; give the path of a .yaml file")])
-    try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ExperimentError([Problem(file, where, f"not valid YAML: {getattr(exc, 'problem', None) or exc}")]) from None
-    except UnicodeDecodeError:
-        raise ExperimentError([Problem(file, "", "not a text file (UTF-8 YAML expected)")]) from None
-    if data is None:
-        raise ExperimentError([Problem(file, "", "file is empty; an experiment needs name, scenario, outcomes, ...")])
-    if not isinstance(data, dict):
-        raise ExperimentError([Problem(file, "", "must be a mapping of keys (name:, scenario:, levers:, ...)", data, True)])
+    data = read_mapping(path, ExperimentError, "experiments live in experiments/", EXPERIMENT_FORM)
     if "scenario" not in data and any(k in data for k in ("extends", "regions", "employers", "population")):
-        raise ExperimentError([Problem(file, "", "looks like a scenario, not an experiment; run it with "
+        raise ExperimentError([Problem(str(path), "", "looks like a scenario, not an experiment; run it with "
                                        "'talentsim run', or write an experiment that names it under scenario:")])
     return data
+
+
+def _translate(data: dict[str, Any], file: str) -> ExperimentFile:
+    try:
+        return check_validation(ExperimentFile, data, file, ExperimentError)
+    except ExperimentError as exc:
+        problems = []
+        for p in exc.problems:
+            key = p.path.removeprefix("run.")
+            if p.path.startswith("run.") and key in ("seed", "replicates") and p.message.startswith("unknown key"):
+                p = Problem(file, p.path, f"the experiment's {key} is set at the top level of the file, not under run:")
+            problems.append(p)
+        raise ExperimentError(problems, checks_pending=True) from None
 
 
 def load_experiment(path: str | Path) -> Experiment:
@@ -753,10 +751,7 @@ def load_experiment(path: str | Path) -> Experiment:
     path = Path(path)
     file = str(path)
     data = _read(path)
-    try:
-        definition = ExperimentFile.model_validate(data)
-    except ValidationError as exc:
-        raise ExperimentError(_problems_from_pydantic(exc, data, file)) from None
+    definition = _translate(data, file)
 
     scenario_path = Path(definition.scenario)
     if not scenario_path.is_absolute():
@@ -886,122 +881,3 @@ def _keys_at(data: Any, path: tuple[str, ...]) -> list[str]:
 def _close_key(key: str, options: list[str]) -> str:
     close = difflib.get_close_matches(key, options, n=1)
     return f"; did you mean '{close[0]}'?" if close else ""
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Messages from pydantic, in the reader's terms
-
-
-def _problems_from_pydantic(exc: ValidationError, data: dict[str, Any], file: str) -> list[Problem]:
-    problems: list[Problem] = []
-    seen: set[tuple[str, str]] = set()
-    for error in exc.errors():
-        path, value, found = _user_path(tuple(error["loc"]), data)
-        kind = error["type"]
-        text = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in path).replace(".[", "[")
-        if kind == "extra_forbidden" and path[:-1] == ("run",) and path[-1] in ("seed", "replicates"):
-            problem = Problem(file, text, f"the experiment's {path[-1]} is set at the top level of the file, not under run:")
-        elif kind == "extra_forbidden":
-            allowed = _allowed_keys(path[:-1], data)
-            close = difflib.get_close_matches(str(path[-1]), allowed, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            problem = Problem(file, text, f"unknown key '{path[-1]}'{hint}" + (f" Allowed here: {', '.join(allowed)}"
-                                                                                 if allowed else ""))
-        elif kind == "missing":
-            problem = Problem(file, text, "required key is missing")
-        else:  # a whole section's value says nothing the message does not
-            problem = Problem(file, text, _message(error), value, found and not isinstance(value, (dict, list)))
-        if (problem.path, problem.message) not in seen:
-            seen.add((problem.path, problem.message))
-            problems.append(problem)
-    return problems
-
-
-def _user_path(loc: tuple[Any, ...], data: Any) -> tuple[tuple[Any, ...], Any, bool]:
-    """Map a pydantic location to the key path written in the file, with the value found there."""
-    path: list[Any] = []
-    node, found = data, True
-    for key in loc:
-        if isinstance(key, str) and ("[" in key or key.startswith("function-")):
-            continue
-        if found and isinstance(node, dict) and key not in node and node.get("kind") == key:
-            continue  # the branch of a union chosen by 'kind'
-        path.append(key)
-        if found and isinstance(node, dict) and key in node:
-            node = node[key]
-        elif found and isinstance(node, list) and isinstance(key, int) and key < len(node):
-            node = node[key]
-        else:
-            found = False
-    return tuple(path), node, found
-
-
-def _message(error: Mapping[str, Any]) -> str:
-    kind, ctx = error["type"], error.get("ctx") or {}
-    bounds = {"greater_than_equal": ("at least", "ge"), "greater_than": ("greater than", "gt"),
-              "less_than_equal": ("at most", "le"), "less_than": ("less than", "lt")}
-    if kind in bounds:
-        words, key = bounds[kind]
-        return f"must be {words} {ctx.get(key)}"
-    if kind == "literal_error":
-        return f"must be one of {ctx.get('expected')}"
-    if kind in ("union_tag_invalid", "union_tag_not_found"):
-        expected = ctx.get("expected_tags") or ""
-        return f"needs kind: one of {expected}" if kind == "union_tag_not_found" else f"unknown kind; choose one of {expected}"
-    if kind.startswith(("float", "int")) or kind == "finite_number":
-        return "must be a whole number" if kind.startswith("int") else "must be a number"
-    if kind in ("dict_type", "model_type", "model_attributes_type"):
-        return "must be a mapping of keys"
-    if kind in ("list_type", "tuple_type"):
-        return "must be a list, e.g. [1, 2]"
-    if kind == "string_pattern_mismatch":
-        return "must be a short name of letters, digits, '_', '-' or '.' (it names the results folder)"
-    if kind == "too_short":
-        return "must not be empty"
-    if kind == "string_type":
-        return "must be text"
-    if kind in ("bool_type", "bool_parsing"):
-        return "must be true or false"
-    if kind == "value_error":
-        return str(ctx.get("error", error["msg"]))
-    return str(error["msg"])
-
-
-def _unwrap(tp: Any, node: Any) -> Any:
-    while True:
-        origin = typing.get_origin(tp)
-        if origin is Annotated:
-            tp = typing.get_args(tp)[0]
-        elif origin in (Union, getattr(__import__("types"), "UnionType", None)):
-            options = [a for a in typing.get_args(tp) if a is not type(None)]
-            if len(options) == 1:
-                tp = options[0]
-                continue
-            kind = node.get("kind") if isinstance(node, dict) else None
-            chosen = [o for o in options if isinstance(o, type) and issubclass(o, BaseModel)
-                      and "kind" in o.model_fields and kind in typing.get_args(o.model_fields["kind"].annotation)]
-            return chosen[0] if chosen else None
-        else:
-            return tp
-
-
-def _allowed_keys(parent: tuple[Any, ...], data: Any) -> list[str]:
-    """Return the keys accepted at ``parent`` in an experiment file, following the schema along the path."""
-    tp: Any = ExperimentFile
-    node = data
-    for key in parent:
-        tp = _unwrap(tp, node)
-        node = node.get(key) if isinstance(node, dict) else None
-        if isinstance(tp, type) and issubclass(tp, BaseModel):
-            field = next((f for n, f in tp.model_fields.items() if key in (n, f.alias)), None)
-            if field is None:
-                return []
-            tp = field.annotation
-        elif typing.get_origin(tp) in (dict, list):
-            tp = typing.get_args(tp)[-1]
-        else:
-            return []
-    tp = _unwrap(tp, node)
-    if isinstance(tp, type) and issubclass(tp, BaseModel):
-        return [f.alias or n for n, f in tp.model_fields.items()]
-    return []

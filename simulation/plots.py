@@ -28,6 +28,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
+from .outputs import atomic_write
 from .observe import COLUMNS, ENTRY, EXIT
 from .results import RunResult, migration_curve, retention_curve
 from .style import (
@@ -956,7 +957,8 @@ def save_figure(fig: Figure, path: str | Path, formats: Sequence[str] = ("png",)
     with plt.rc_context(SAVE_RC):
         for fmt in formats:
             target = path.with_suffix(f".{fmt}")
-            fig.savefig(target, dpi=dpi, bbox_inches="tight", pad_inches=0.05, metadata=metadata[fmt])
+            atomic_write(target, lambda tmp, f=fmt: fig.savefig(tmp, format=f, dpi=dpi, bbox_inches="tight",
+                                                                pad_inches=0.05, metadata=metadata[f]))
             written.append(target)
     if close:
         plt.close(fig)

@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from .outputs import write_text
 from .compare import (
     compare_table,
     default_years,
@@ -301,7 +302,7 @@ def write_report(result: RunResult, path: str | Path, **options) -> Path:
     """Write :func:`report_html` to ``path`` (UTF-8); return the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(report_html(result, **options), encoding="utf-8")
+    write_text(path, report_html(result, **options))
     return path
 
 
@@ -376,5 +377,5 @@ def write_comparison_report(results: Sequence[RunResult], path: str | Path, **op
     """Write :func:`comparison_report_html` to ``path`` (UTF-8); return the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(comparison_report_html(results, **options), encoding="utf-8")
+    write_text(path, comparison_report_html(results, **options))
     return path

@@ -6,6 +6,7 @@ Tables are long (one row per step x region x origin x tier, and so on) with prov
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,11 +15,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .outputs import atomic_write
+from .outputs import ResultsError, StagedFolder, atomic_write
 from .observe import EMPLOYER_FIELDS, ENTRY, EXIT, TIERS, Recorder
 from .scenario import Scenario, scenario_from_dict
 
-__all__ = ["TABLES", "RunResult", "headline", "load_results", "migration_curve", "retention_curve"]
+__all__ = ["TABLES", "ResultsError", "RunResult", "headline", "load_results", "migration_curve", "retention_curve"]
 
 TABLES = ("stocks", "flows", "retention", "cohorts", "employers")
 FORMATS = ("parquet", "csv")
@@ -202,47 +203,140 @@ class RunResult:
         return retention_curve(self.retention, tier)
 
     def save(self, out: str | Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
-        """Write every table in each of ``formats``, the headline table and ``manifest.json``; return the paths.
+        """Write the run into the folder ``out`` whole or not at all; return the paths written.
 
-        Each file is written to a temporary name and renamed, so no half-written file is ever read.
+        The files are written into a hidden folder beside ``out`` that replaces it when all are written, so
+        ``out`` holds this run or the one before, never a mix; a second process saving into ``out`` at the same
+        time is refused (:class:`~simulation.outputs.OutputError`).
         """
-        unknown = set(formats) - set(FORMATS)
-        if unknown:
-            raise ValueError(f"unknown table format(s) {sorted(unknown)}; choose from {list(FORMATS)}")
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
+        _check_formats(formats)
+        with StagedFolder(out, marker=MANIFEST) as staging:
+            names = [p.name for p in self.write(staging, formats)]
+        return [Path(out) / name for name in names]
+
+    def write(self, folder: str | Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
+        """Write every table in each of ``formats``, the headline table and ``manifest.json`` into ``folder``.
+
+        The manifest, written last, lists every file with its row count and SHA-256 checksum, so
+        :func:`load_results` can tell a complete folder from a damaged one. Returns the paths written.
+        """
+        _check_formats(formats)
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
         written = []
         for name, table in self.tables.items():
             for fmt in formats:
-                path = out / f"{name}.{fmt}"
-                atomic_write(path, lambda tmp, t=table, f=fmt: t.to_parquet(tmp, index=False) if f == "parquet" else t.to_csv(tmp, index=False))
+                path = folder / f"{name}.{fmt}"
+                atomic_write(path, lambda tmp, t=table, f=fmt: t.to_parquet(tmp, index=False) if f == "parquet"
+                             else t.to_csv(tmp, index=False))
                 written.append(path)
-        path = out / "headline.csv"
+        path = folder / "headline.csv"
         atomic_write(path, lambda tmp: self.headline().to_csv(tmp, index=False))
         written.append(path)
         self.manifest["rows"] = {name: len(table) for name, table in self.tables.items()}
-        self.manifest["files"] = sorted(p.name for p in written) + ["manifest.json"]
-        path = out / "manifest.json"
+        self.manifest["files"] = sorted(p.name for p in written) + [MANIFEST]
+        self.manifest["sha256"] = {p.name: sha256(p) for p in written}
+        path = folder / MANIFEST
         atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(self.manifest, indent=2, default=str) + "\n"))
         written.append(path)
         return written
 
 
-def load_results(directory: str | Path) -> RunResult:
-    """Return the run saved in ``directory`` (Parquet preferred, CSV otherwise), without needing its YAML."""
+MANIFEST = "manifest.json"
+
+
+def _check_formats(formats: tuple[str, ...]) -> None:
+    unknown = set(formats) - set(FORMATS)
+    if unknown or not formats:
+        raise ValueError(f"unknown table format(s) {sorted(unknown)}; choose from {list(FORMATS)}")
+
+
+def sha256(path: str | Path) -> str:
+    """Return the SHA-256 checksum of a file, as hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_manifest(directory: str | Path) -> dict[str, Any]:
+    """Return the manifest of a run's folder, checked to name only files inside it.
+
+    Raises:
+        ResultsError: no manifest, a damaged one, or one that names files outside the folder.
+    """
     directory = Path(directory)
-    manifest_path = directory / "manifest.json"
-    if not manifest_path.exists():
-        raise FileNotFoundError(f"{directory}: no manifest.json; is this the --out folder of 'talentsim run'?")
-    manifest = json.loads(manifest_path.read_text())
+    path = directory / MANIFEST
+    rerun = "rerun the scenario with 'talentsim run' to rebuild the folder"
+    if not directory.is_dir():
+        raise ResultsError(f"{directory}: no such folder; give the --out folder of 'talentsim run'")
+    if not path.is_file():
+        raise ResultsError(f"{directory}: no {MANIFEST}; is this the --out folder of 'talentsim run'? (a run that "
+                           "was stopped before it finished leaves no folder)")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ResultsError(f"{path}: damaged, not readable as JSON ({exc.__class__.__name__}); {rerun}") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("scenario"), dict):
+        raise ResultsError(f"{path}: not the manifest of a run (it has no scenario); {rerun}")
+    files = manifest.get("files", [])
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        raise ResultsError(f"{path}: 'files' must list file names; {rerun}")
+    for name in [*files, *(manifest.get("sha256") or {})]:
+        if not _plain_name(name):
+            raise ResultsError(f"{path}: lists {name!r}, which is not a file of this folder; the manifest was edited "
+                               f"or damaged; {rerun}")
+    return manifest
+
+
+def _plain_name(name: Any) -> bool:
+    return (isinstance(name, str) and bool(name) and "/" not in name and "\\" not in name and "\0" not in name
+            and not name.startswith(".") and name not in ("..", "."))
+
+
+def load_results(directory: str | Path) -> RunResult:
+    """Return the run saved in ``directory`` (Parquet preferred, CSV otherwise), without needing its YAML.
+
+    Only the files the manifest lists are read; each must match the row count and checksum the manifest
+    recorded, so a damaged, truncated or replaced file is reported rather than read.
+
+    Raises:
+        ResultsError: saying which file is missing or damaged, and what to do.
+    """
+    directory = Path(directory)
+    manifest = read_manifest(directory)
+    listed = set(manifest.get("files", []))
+    sums = manifest.get("sha256") or {}
+    rows = manifest.get("rows") or {}
+    rerun = "rerun the scenario with 'talentsim run' to rebuild the folder"
     tables = {}
     for name in TABLES:
-        parquet, csv = directory / f"{name}.parquet", directory / f"{name}.csv"
-        if parquet.exists():
-            tables[name] = pd.read_parquet(parquet)
-        elif csv.exists():
-            tables[name] = pd.read_csv(csv, parse_dates=["date"])
-        else:
-            raise FileNotFoundError(f"{directory}: {name}.parquet (or .csv) is missing")
-    scenario = scenario_from_dict(manifest["scenario"], source=str(manifest_path))
+        choices = [f"{name}.{fmt}" for fmt in FORMATS if f"{name}.{fmt}" in listed]
+        if not choices:
+            if listed:
+                raise ResultsError(f"{directory}: {MANIFEST} lists no {name} table; {rerun}")
+            choices = [f"{name}.{fmt}" for fmt in FORMATS if (directory / f"{name}.{fmt}").is_file()][:1]
+            if not choices:
+                raise ResultsError(f"{directory}: {name}.parquet (or .csv) is missing; {rerun}")
+        file = directory / choices[0]
+        if not file.is_file():
+            raise ResultsError(f"{file}: missing, though {MANIFEST} lists it; {rerun}")
+        if choices[0] in sums and sha256(file) != sums[choices[0]]:
+            raise ResultsError(f"{file}: does not match the checksum in {MANIFEST}; the file was changed or damaged "
+                               f"after the run; {rerun}")
+        try:
+            table = (pd.read_parquet(file) if file.suffix == ".parquet"
+                     else pd.read_csv(file, parse_dates=["date"]))
+        except Exception as exc:  # noqa: BLE001 - any reader error means a damaged file
+            raise ResultsError(f"{file}: damaged, cannot be read ({exc.__class__.__name__}); {rerun}") from None
+        if name in rows and len(table) != rows[name]:
+            raise ResultsError(f"{file}: holds {len(table):,} rows, but {MANIFEST} records {rows[name]:,}; the file "
+                               f"is truncated or from another run; {rerun}")
+        tables[name] = table
+    try:
+        scenario = scenario_from_dict(manifest["scenario"], source=str(directory / MANIFEST))
+    except ValueError as exc:
+        raise ResultsError(f"{directory / MANIFEST}: its scenario is not valid for this version of talentsim:\n"
+                           f"{exc}") from None
     return RunResult(scenario=scenario, manifest=manifest, **tables)

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .model import TalentModel
+from .resources import check_memory
 from .results import RunResult, tables_from_recorder
 from .scenario import Scenario, load_scenario
 
@@ -54,12 +55,16 @@ def run(
         replicates: number of replicates; default ``scenario.run.replicates``.
         researchers: researchers simulated at the start; default ``scenario.run.researchers``.
         progress: show a progress bar on standard error.
+
+    Raises:
+        NotEnoughMemory: the run would not fit in the memory this machine has free (checked before it starts).
     """
     source = None
     if not isinstance(scenario, Scenario):
         source = str(scenario)
         scenario = load_scenario(scenario)
     scenario = scenario.with_run(seed=seed, replicates=replicates, researchers=researchers)
+    check_memory(scenario)
     seeds = replicate_seeds(scenario.run.seed, scenario.run.replicates)
 
     started = time.perf_counter()

@@ -18,8 +18,11 @@ that was never interrupted. The index is refreshed every second or so while a sw
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import math
+import os
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,14 +31,27 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import pandas as pd
 
-from .experiment import Experiment, RunSpec
-from .outputs import atomic_write, write_text
+from .experiment import ID_LENGTH, Experiment, RunSpec
+from .outputs import ResultsError, atomic_write, write_text
 
 __all__ = ["ExperimentResults", "ExperimentStore", "SweepError", "read_experiment"]
 
 FORMAT = 1
 STATUSES = ("pending", "done", "failed")
 IDENTITY = ("run_id", "arm", "sample", "replicate", "seed")
+RUN_ID = re.compile(rf"^[0-9a-f]{{{ID_LENGTH}}}$")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _why(exc: BaseException) -> str:
+    return str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
 
 
 class SweepError(ValueError):
@@ -90,8 +106,12 @@ class ExperimentStore:
         info_path = d / "experiment.json"
         if d.exists() and not d.is_dir():
             raise SweepError(f"{d}: exists and is not a folder; choose another --out")
-        if info_path.exists():
-            info = store.info()
+        info = store._readable_info()
+        if info is None and d.is_dir() and store._has_runs():
+            if not resume:
+                raise SweepError(f"{d} holds finished runs but its experiment.json is missing or damaged; add --resume "
+                                 "to rebuild it from the experiment file and keep the runs that belong to it")
+        elif info is not None:
             if not resume:
                 done = sum(1 for r in store.records().values() if r.get("status") == "done")
                 raise SweepError(
@@ -105,7 +125,8 @@ class ExperimentStore:
                     "reused. Choose another --out for the changed experiment. (Adding lever values, samples or "
                     "replicates is fine: those can be resumed.)"
                 )
-        elif d.exists() and any(not p.name.startswith(".") for p in d.iterdir()):
+        if info is None and not store._has_runs() and d.exists() and any(
+                not p.name.startswith(".") for p in d.iterdir()):
             raise SweepError(f"{d}: the folder is not empty and holds no sweep (no experiment.json); choose another --out")
         store.runs_dir.mkdir(parents=True, exist_ok=True)
         store._lock()
@@ -141,7 +162,7 @@ class ExperimentStore:
     def _write_info(self, experiment: Experiment, plan: list[RunSpec], path: Path) -> None:
         from importlib import metadata
 
-        previous = self.info() if path.exists() else {}
+        previous = self._readable_info() or {}
         try:
             version = metadata.version("talentsim")
         except metadata.PackageNotFoundError:  # pragma: no cover - a source tree without installation
@@ -168,37 +189,134 @@ class ExperimentStore:
         write_text(path, _json(info))
 
     def info(self) -> dict[str, Any]:
-        """Return the content of ``experiment.json``."""
-        path = self.directory / "experiment.json"
-        if not path.exists():
-            raise FileNotFoundError(f"{self.directory}: no experiment.json; is this the --out folder of 'talentsim sweep'?")
-        return json.loads(path.read_text(encoding="utf-8"))
+        """Return the content of ``experiment.json``, or, if it is missing or damaged, what the run files tell.
+
+        Raises:
+            ResultsError: the folder holds neither (it is not the folder of a sweep).
+        """
+        info = self._readable_info()
+        if info is not None:
+            return info
+        info = info_from_runs(self)
+        if info is None:
+            raise ResultsError(f"{self.directory}: no experiment.json and no finished runs; is this the --out folder "
+                               "of 'talentsim sweep'?")
+        return info
+
+    def _readable_info(self) -> dict[str, Any] | None:
+        try:
+            info = json.loads((self.directory / "experiment.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        needed = ("levers", "uncertainties", "outcomes", "curves", "columns", "fingerprint")
+        return info if isinstance(info, dict) and all(k in info for k in needed) else None
+
+    def _has_runs(self) -> bool:
+        return self.runs_dir.is_dir() and any(self._run_files())
+
+    def _run_files(self) -> Iterator[Path]:
+        for path in self.runs_dir.glob("*.json"):
+            if RUN_ID.match(path.stem):
+                yield path
+
+    def running(self) -> bool:
+        """Return whether a sweep is writing this folder now (it holds the folder's lock)."""
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX
+            return False
+        try:
+            handle = open(self.directory / ".lock")  # noqa: SIM115 - closed below
+        except OSError:
+            return False
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        finally:
+            handle.close()
+        return False
 
     # ---- runs
 
     def records(self) -> dict[str, dict[str, Any]]:
-        """Return the record of every run with a file, by run id."""
-        out = {}
+        """Return the record of every run whose files are whole, by run id (see :meth:`check`)."""
+        return self.check()[0]
+
+    def check(self, fingerprint: str | None = None, quarantine: bool = False) -> tuple[
+            dict[str, dict[str, Any]], dict[str, str]]:
+        """Return (records of runs whose files are whole, {run id: what is wrong} for runs whose files are not).
+
+        A finished run counts only if its record reads and its curves file is there with the rows and
+        checksum the record names; a run of another experiment (``fingerprint`` differs) does not count.
+        With ``quarantine``, the files of damaged runs are moved to ``runs/damaged/`` (kept for inspection,
+        out of the way of the run that replaces them).
+        """
+        records: dict[str, dict[str, Any]] = {}
+        damaged: dict[str, str] = {}
         if not self.runs_dir.is_dir():
-            return out
-        for path in self.runs_dir.glob("*.json"):
-            if path.name.startswith("."):
-                continue
+            return records, damaged
+        for path in self._run_files():
+            run_id = path.stem
             try:
                 record = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):  # unreadable: the run is redone
+                if not isinstance(record, dict) or record.get("run_id") != run_id:
+                    raise ValueError("not the record of this run")
+            except (OSError, ValueError) as exc:
+                damaged[run_id] = f"its record {path.name} is damaged ({_why(exc)})"
                 continue
-            out[record.get("run_id", path.stem)] = record
-        return out
+            if fingerprint is not None and record.get("fingerprint") not in (None, fingerprint):
+                continue  # a run of another experiment: not ours to count
+            problem = self._curves_problem(record) if record.get("status") == "done" else None
+            if problem:
+                damaged[run_id] = problem
+                continue
+            records[run_id] = record
+        if quarantine:
+            for run_id in damaged:
+                self._quarantine(run_id)
+        return records, damaged
+
+    def _curves_problem(self, record: dict[str, Any]) -> str | None:
+        """Return what is wrong with a finished run's curves file, or None if it is whole."""
+        if "curves_rows" not in record:
+            return None  # the sweep keeps no curves
+        path = self.curves_path(record["run_id"])
+        if not path.is_file():
+            return f"its curves file {path.name} is missing"
+        expected = record.get("curves_sha256")
+        if expected and _sha256(path) != expected:
+            return f"its curves file {path.name} does not match its checksum (truncated or changed)"
+        if not expected:
+            try:
+                import pyarrow.parquet as pq
+
+                rows = pq.read_metadata(path).num_rows
+            except Exception as exc:  # noqa: BLE001 - any reader error means a damaged file
+                return f"its curves file {path.name} cannot be read ({_why(exc)})"
+            if rows != record["curves_rows"]:
+                return f"its curves file {path.name} holds {rows} rows, not {record['curves_rows']}"
+        return None
+
+    def _quarantine(self, run_id: str) -> None:
+        folder = self.runs_dir / "damaged"
+        folder.mkdir(exist_ok=True)
+        for path in (self.runs_dir / f"{run_id}.json", self.curves_path(run_id)):
+            if path.exists():
+                os.replace(path, folder / path.name)
 
     def curves_path(self, run_id: str) -> Path:
         """Return the path of a run's curves."""
         return self.runs_dir / f"{run_id}.curves.parquet"
 
     def save_run(self, record: dict[str, Any], curves: pd.DataFrame | None) -> None:
-        """Write one run: its curves first, then its record, each atomically; the record marks it finished."""
+        """Write one run: its curves first, then its record, each atomically; the record marks it finished.
+
+        The record names the curves' row count and checksum, so a damaged curves file is found on resume.
+        """
         if curves is not None:
-            atomic_write(self.curves_path(record["run_id"]), lambda tmp: curves.to_parquet(tmp, index=False))
+            path = atomic_write(self.curves_path(record["run_id"]), lambda tmp: curves.to_parquet(tmp, index=False))
+            record = {**record, "curves_rows": len(curves), "curves_sha256": _sha256(path)}
         write_text(self.runs_dir / f"{record['run_id']}.json", _json(record))
 
     # ---- tables
@@ -299,10 +417,15 @@ def tables_from_runs(
 
     parts = []
     if info["curves"]:
+        readable = []
         for row in done:
-            path = store.curves_path(row["run_id"])
-            if path.exists():
-                parts.append(pq.read_table(path))
+            try:  # a file replaced or moved since its record was read: the run counts as not finished
+                parts.append(pq.read_table(store.curves_path(row["run_id"])))
+            except Exception:  # noqa: BLE001 - any reader error means the run is not whole
+                continue
+            readable.append(row["run_id"])
+        if len(readable) < len(done):
+            outcomes = outcomes[outcomes["run_id"].isin(readable)].reset_index(drop=True)
     if parts:
         curves = pa.concat_tables(parts, promote_options="default").to_pandas()
     else:
@@ -321,8 +444,9 @@ class ExperimentResults:
 
     ``outcomes``: one row per finished run (run_id, arm, sample, replicate, seed, each lever and uncertainty,
     each outcome). ``curves``: one row per run x curve x step x region/origin (join to ``outcomes`` on
-    run_id). ``runs``: the index of every planned run with its status. ``complete`` is false while a sweep
-    is running or after one was stopped: the tables then hold the runs finished so far.
+    run_id). ``runs``: the index of every planned run with its status. ``complete`` is true only when every
+    planned run is finished; otherwise the tables hold the runs finished so far, and ``finished``, ``failed``,
+    ``missing`` (not run, cancelled, or with damaged files) and ``damaged`` say how many runs are in each state.
 
     Unpacks as ``outcomes, curves = read_experiment(folder)``.
     """
@@ -332,6 +456,10 @@ class ExperimentResults:
     runs: pd.DataFrame
     info: dict[str, Any] = field(repr=False)
     complete: bool = True
+    finished: int = 0
+    failed: int = 0
+    missing: int = 0
+    damaged: int = 0
 
     def __iter__(self) -> Iterator[pd.DataFrame]:
         return iter((self.outcomes, self.curves))
@@ -416,24 +544,88 @@ def format_outcomes_by_arm(results: ExperimentResults, max_rows: int = 40) -> st
 def read_experiment(directory: str | Path) -> ExperimentResults:
     """Return the outcome table, the curve table and the run index of the sweep in ``directory``.
 
-    Works on a finished sweep, a running one and one that was stopped (the tables then hold the runs
-    finished so far, and ``complete`` is false).
+    Works on a finished sweep, a running one (a consistent snapshot of the runs finished so far) and one that
+    was stopped or damaged: runs whose files are missing or unreadable count as not finished, and the index
+    and the description of the experiment are rebuilt from the run files if they are lost. ``finished``,
+    ``failed``, ``missing`` and ``damaged`` say how many runs are in each state; ``complete`` is true only
+    when every planned run is finished.
+
+    Raises:
+        ResultsError: the folder is not the folder of a sweep.
     """
     import pandas as pd
 
     store = ExperimentStore(directory)
-    info = store.info()
     d = store.directory
-    index_path = d / "index.parquet"
-    if not index_path.exists():
-        raise FileNotFoundError(f"{d}: no index.parquet; the sweep stopped before it began")
-    index = pd.read_parquet(index_path)
-    tables = [d / "outcomes.parquet", d / "curves.parquet"]
-    if all(p.exists() for p in tables):
-        outcomes, curves = (pd.read_parquet(p) for p in tables)
-        return ExperimentResults(outcomes, curves, index, info, complete=True)
+    if not d.is_dir():
+        raise ResultsError(f"{d}: no such folder; give the --out folder of 'talentsim sweep'")
+    info = store.info()
+    running = store.running()
+    records, damaged = store.check(info.get("fingerprint"))
+    plan_rows = _plan_rows(store, info, records)
     parameters = [*info["levers"], *info["uncertainties"]]
-    plan_rows = index[["run_id", "arm", "sample", "replicate", "seed", *parameters]].to_dict("records")
-    records = store.records()
+    planned = {row["run_id"] for row in plan_rows}
+    records = {k: v for k, v in records.items() if k in planned}
+    done = sum(1 for r in records.values() if r.get("status") == "done")
+    failed = sum(1 for r in records.values() if r.get("status") == "failed")
+    index = index_table(plan_rows, records, parameters)
+    counts = {"finished": done, "failed": failed, "missing": len(plan_rows) - done - failed,
+              "damaged": len([k for k in damaged if k in planned])}
+    complete = counts["missing"] == 0 and failed == 0 and not running
+    tables = [d / "outcomes.parquet", d / "curves.parquet"]
+    if not running and all(p.exists() for p in tables):
+        try:
+            outcomes, curves = (pd.read_parquet(p) for p in tables)
+        except Exception:  # noqa: BLE001 - a damaged or replaced table: rebuild it from the run files
+            outcomes = None
+        if outcomes is not None and set(outcomes["run_id"]) == {k for k, r in records.items()
+                                                                 if r.get("status") == "done"}:
+            return ExperimentResults(outcomes, curves, index, info, complete=complete, **counts)
     outcomes, curves = tables_from_runs(store, plan_rows, records, info)
-    return ExperimentResults(outcomes, curves, index_table(plan_rows, records, parameters), info, complete=False)
+    return ExperimentResults(outcomes, curves, index, info, complete=complete, **counts)
+
+
+def _plan_rows(store: ExperimentStore, info: dict[str, Any], records: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return every planned run's identity and parameters: from the index, the experiment, or the run files."""
+    import pandas as pd
+
+    parameters = [*info["levers"], *info["uncertainties"]]
+    try:
+        index = pd.read_parquet(store.directory / "index.parquet")
+        rows = index[[*IDENTITY, *parameters]].to_dict("records")
+        if len(rows) == info.get("runs", len(rows)):
+            return rows
+    except Exception:  # noqa: BLE001 - a missing or damaged index is rebuilt
+        pass
+    if "experiment" in info:
+        from .experiment import ExperimentFile, expand
+
+        try:
+            return [plan_row(spec) for spec in expand(ExperimentFile.model_validate(info["experiment"]))]
+        except Exception:  # noqa: BLE001 - an experiment this version cannot read: the run files remain
+            pass
+    return [{"run_id": r["run_id"], "arm": r.get("arm", 0), "sample": r.get("sample", 0),
+             "replicate": r.get("replicate", 0), "seed": r.get("seed", 0), **(r.get("levers") or {}),
+             **(r.get("uncertainties") or {})} for r in records.values()]
+
+
+def info_from_runs(store: ExperimentStore) -> dict[str, Any] | None:
+    """Return what the run files tell of their experiment (names of parameters and outcomes), or None."""
+    records, _ = store.check()
+    if not records:
+        return None
+    first = next(iter(records.values()))
+    names = {key: list((first.get(key) or {}).keys()) for key in ("levers", "uncertainties", "outcomes")}
+    curves: list[str] = []
+    for record in records.values():
+        if record.get("status") == "done" and "curves_rows" in record:
+            try:
+                import pyarrow.parquet as pq
+
+                table = pq.read_table(store.curves_path(record["run_id"]), columns=["curve"])
+                curves = sorted(set(table.column("curve").to_pylist()))
+                break
+            except Exception:  # noqa: BLE001 - try the next run
+                continue
+    return {"format": FORMAT, "name": store.directory.name, "rebuilt": True, "runs": len(records),
+            "fingerprint": first.get("fingerprint"), **names, "curves": curves, "columns": {}}

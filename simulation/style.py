@@ -85,6 +85,7 @@ RC = {
     "savefig.bbox": "tight",
     "savefig.pad_inches": 0.05,
     "pdf.fonttype": 42,  # TrueType in PDF: text stays selectable and looks the same everywhere
+    "text.parse_math": False,  # names are shown as written: a "$" in a name is not the start of a formula
 }
 SAVE_RC = {"pdf.fonttype": 42, "svg.fonttype": "path"}  # read when saving, so set by save_figure
 

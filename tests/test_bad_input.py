@@ -152,23 +152,23 @@ CASES = [
      "must be greater than top_tier_quantile (0.8)"),
     # negative pay, counts and rates
     ({"employers.openai.base_pay_usd": -5}, "employers.openai.base_pay_usd", "-5", "must be greater than 0"),
-    ({"regions.US.unplaced_pay_usd": -1000}, "regions.US.unplaced_pay_usd", "-1000", "must be 0 or more"),
+    ({"regions.US.unplaced_pay_usd": -1000}, "regions.US.unplaced_pay_usd", "-1000", "must be between 0 and"),
     ({"run.researchers": -10}, "run.researchers", "-10", "must be between 100 and 50,000,000"),
     ({"run.replicates": 0}, "run.replicates", "0", "must be between 1 and 100,000"),
     ({"population.represents": 0}, "population.represents", "0", "must be greater than 0"),
     ({"levers.return_programme.China.slots_per_year": -1}, "levers.return_programme.China.slots_per_year", "-1",
-     "must be 0 or more"),
+     "must be between 0 and"),
     ({"levers.signing_bonus.openai.budget_usd_m_per_year": -100},
-     "levers.signing_bonus.openai.budget_usd_m_per_year", "-100", "must be 0 or more"),
+     "levers.signing_bonus.openai.budget_usd_m_per_year", "-100", "must be between 0 and"),
     ({"levers.signing_bonus.openai.max_usd": 1000}, "levers.signing_bonus.openai.max_usd", "1000",
      "must be at least bonus_usd (500,000)"),
-    ({"levers.pipeline.entry_rate_per_year": -0.1}, "levers.pipeline.entry_rate_per_year", "-0.1", "0 or more"),
+    ({"levers.pipeline.entry_rate_per_year": -0.1}, "levers.pipeline.entry_rate_per_year", "-0.1", "between 0 and"),
     ({"levers.capacity_growth_per_year.region.US": -0.9}, "levers.capacity_growth_per_year.region.US", "-0.9",
      "must be between -0.5 and 2"),
     ({"levers.state_funding_usd_m_per_year.region.China": -3000},
-     "levers.state_funding_usd_m_per_year.region.China", "-3000", "must be 0 or more"),
-    ({"levers.compute_access.China[2].value": -0.6}, "levers.compute_access.China[2].value", "-0.6", "0 or more"),
-    ({"population.origin_shares.US": -0.2}, "population.origin_shares.US", "-0.2", "must be 0 or more"),
+     "levers.state_funding_usd_m_per_year.region.China", "-3000", "must be between 0 and"),
+    ({"levers.compute_access.China[2].value": -0.6}, "levers.compute_access.China[2].value", "-0.6", "between 0 and"),
+    ({"population.origin_shares.US": -0.2}, "population.origin_shares.US", "-0.2", "must be between 0 and"),
     # bad dates
     ({"run.start": "2025-13"}, "run.start", "'2025-13'", "a month written YYYY-MM"),
     ({"run.end": "soon"}, "run.end", "'soon'", "a month written YYYY-MM"),
@@ -348,13 +348,13 @@ def test_steps_out_of_order_in_a_child_are_counted_in_the_child(capsys, tmp_path
 def test_a_bad_value_in_the_parent_names_the_parent(capsys, tmp_path, parent):
     write(parent, edited(baseline_data(), {"regions.US.visa_friction": -0.4}))
     file = child(tmp_path, {"run": {"seed": 7}})
-    check_bad(capsys, tmp_path, file, "regions.US.visa_friction", "-0.4", "must be 0 or more", reported_in=parent)
+    check_bad(capsys, tmp_path, file, "regions.US.visa_friction", "-0.4", "must be between 0 and", reported_in=parent)
 
 
 def test_a_bad_parent_step_kept_under_a_child_schedule_names_the_parent(capsys, tmp_path, parent):
     write(parent, edited(baseline_data(), {"levers.compute_access.China[1].value": -0.7}))
     file = child(tmp_path, {"levers": {"compute_access": {"China": [{"from": "2026-01", "value": 0.5}]}}})
-    check_bad(capsys, tmp_path, file, "levers.compute_access.China[1].value", "-0.7", "0 or more", reported_in=parent)
+    check_bad(capsys, tmp_path, file, "levers.compute_access.China[1].value", "-0.7", "between 0 and", reported_in=parent)
 
 
 def test_a_bad_plain_parent_value_under_a_child_schedule_names_the_parent(capsys, tmp_path, parent):
@@ -402,8 +402,16 @@ def test_a_missing_extends_target_is_reported(capsys, tmp_path, target):
 
 
 def test_extends_naming_a_folder_is_reported(capsys, tmp_path):
-    file = child(tmp_path, {}, extends=".")
-    check_bad(capsys, tmp_path, file, "extends", "'.'", "is a folder")
+    (tmp_path / "folder.yaml").mkdir()
+    file = child(tmp_path, {}, extends="folder.yaml")
+    check_bad(capsys, tmp_path, file, "extends", "'folder.yaml'", "is a folder")
+
+
+@pytest.mark.parametrize("target", [".", "/etc/passwd", "notes.txt"])
+def test_extends_naming_a_file_that_is_not_yaml_is_refused_without_reading_it(capsys, tmp_path, target):
+    file = child(tmp_path, {}, extends=target)
+    line = check_bad(capsys, tmp_path, file, "extends", repr(target), "ending in .yaml or .yml")
+    assert ":0:0:" not in line  # nothing of the file is read or echoed
 
 
 @pytest.mark.parametrize("target", [["a.yaml"], 5, ""])
@@ -454,12 +462,13 @@ def test_an_empty_file_is_reported(capsys, tmp_path, text):
     check_bad(capsys, tmp_path, file, "", None, "file is empty")
 
 
-@pytest.mark.parametrize(("text", "got"), [("- name: x\n- run: y\n", "[{'name': 'x'}, {'run': 'y'}]"),
-                                          ("just some words\n", "'just some words'")])
-def test_a_file_that_is_not_a_mapping_is_reported(capsys, tmp_path, text, got):
+@pytest.mark.parametrize(("text", "kind"), [("- name: x\n- run: y\n", "not a list"),
+                                           ("just some words\n", "not a single value")])
+def test_a_file_that_is_not_a_mapping_is_reported_without_echoing_it(capsys, tmp_path, text, kind):
     file = tmp_path / "list.yaml"
     file.write_text(text)
-    check_bad(capsys, tmp_path, file, "", got, "must be a mapping of keys (name:, run:")
+    line = check_bad(capsys, tmp_path, file, "", None, "must be a mapping of keys (name:, run:", kind)
+    assert "some words" not in line and "'x'" not in line
 
 
 def test_a_binary_file_is_reported(capsys, tmp_path):
@@ -473,7 +482,7 @@ def test_a_missing_scenario_file_is_reported(capsys, tmp_path):
 
 
 def test_a_folder_given_as_the_scenario_is_reported(capsys, tmp_path):
-    check_bad(capsys, tmp_path, tmp_path, "", None, "is a folder, not a scenario file")
+    check_bad(capsys, tmp_path, tmp_path, "", None, "is a folder")
 
 
 def test_validate_reports_each_bad_file_and_still_checks_the_good_ones(capsys, tmp_path):

@@ -16,6 +16,7 @@ import pytest
 
 from simulation import read_experiment, sweep
 from simulation.cli import main
+from simulation.outputs import ResultsError
 from simulation.experiment import expand, load_experiment
 from simulation.store import ExperimentStore, SweepError
 
@@ -120,13 +121,17 @@ def test_resume_skips_finished_runs_and_redoes_missing_ones(reference, tmp_path)
     records = sorted((out / "runs").glob("*.json"))
     for path in records[:3]:  # as if the sweep had been killed before these were written
         path.unlink()
-    records[3].with_suffix("").with_suffix(".curves.parquet").unlink()  # curves lost too: the record still counts
+    lost = records[3].with_suffix("").with_suffix(".curves.parquet")
+    lost.unlink()  # curves lost: the run is not whole, so it is redone
     (out / "runs" / ".half-written.json.abc.tmp").write_text("{")  # left by a kill during a write
     before = {k: v["finished"] for k, v in store.records().items()}
+    assert records[3].stem not in before
     with pytest.raises(SweepError, match="--resume"):
         sweep(exp, out, workers=0, progress=False)
     summary = sweep(exp, out, workers=0, progress=False, resume=True)
-    assert (summary.skipped, summary.done, summary.failed) == (5, 3, [])
+    assert (summary.skipped, summary.done, summary.failed) == (4, 4, [])
+    assert [run_id for run_id, _ in summary.damaged] == [records[3].stem]
+    assert "missing" in summary.damaged[0][1] and "run again" in summary.format()
     after = store.records()
     assert all(after[k]["finished"] == t for k, t in before.items())  # finished runs untouched
     assert not list((out / "runs").glob(".*.tmp"))
@@ -188,9 +193,10 @@ def test_read_experiment_of_a_stopped_sweep_returns_what_is_finished(reference, 
     partial = read_experiment(out)
     assert not partial.complete and len(partial.outcomes) == 6
     assert (partial.runs.status == "pending").sum() == 2
+    assert (partial.finished, partial.failed, partial.missing) == (6, 0, 2)
     expected = reference.outcomes[reference.outcomes.run_id.isin(partial.outcomes.run_id)].reset_index(drop=True)
     pd.testing.assert_frame_equal(partial.outcomes, expected)
-    with pytest.raises(FileNotFoundError, match="talentsim sweep"):
+    with pytest.raises(ResultsError, match="talentsim sweep"):
         read_experiment(tmp_path)
 
 

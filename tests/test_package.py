@@ -47,7 +47,9 @@ def test_layers_import_downward_only():
                         "store", "calibrate"}
     for module in ("scenario", "population", "market", "offers", "employers", "observe", "model"):
         assert not _imports(module) & below_the_runner, module
-    assert _imports("scenario") == set()
+    assert _imports("scenario") == {"inputs"}
+    for module in ("inputs/__init__", "inputs/errors", "inputs/fields", "inputs/reader"):
+        assert _imports(module) <= {"errors", "fields", "reader", ""}, module  # reads files, knows no file kind
     assert _imports("market") == set()
     assert _imports("offers") == {"market"}
     assert not _imports("results") & {"model", "runner", "plots", "style", "report", "compare", "cli"}

@@ -6,7 +6,8 @@ import datetime as dt
 
 import yaml
 
-from simulation.scenario import load_scenario, reference_markdown, scenario_from_dict, value_at
+from simulation.reference import reference_markdown
+from simulation.scenario import load_scenario, scenario_from_dict, value_at
 
 from conftest import ROOT, SCENARIOS
 
