@@ -473,8 +473,9 @@ def _print_problems(exc) -> None:
     for problem in exc.problems:
         print(f"  {problem}", file=sys.stderr)
     if getattr(exc, "checks_pending", False):
-        print("note: names of regions and employers, shares and schedule order are checked once these are fixed",
-              file=sys.stderr)
+        later = ("names of regions and employers, shares and schedule order" if exc.what == "scenario"
+                 else "the checks that need a well-formed file")
+        print(f"note: {later} are checked once these are fixed", file=sys.stderr)
 
 
 def _as_option(problem) -> str:

@@ -219,7 +219,7 @@ class LocalExecutor:
                     ) from None
                 broken = False
 
-                def send() -> bool:
+                def send(inflight=inflight, pool=pool) -> bool:
                     """Keep every worker busy: one run in flight each. Return False if the pool is broken."""
                     while queue and len(inflight) < self.workers:
                         task = queue.popleft()

@@ -533,7 +533,7 @@ def plot_employer_headcounts(result: RunResult, *, years: tuple[float, float] | 
     y = np.arange(n)
     for ax, column, title in ((axes[0], "headcount", "All researchers"),
                               (axes[1], "top_tier_headcount", "Top-tier researchers")):
-        values = emp[emp.year.isin([first, last])].assign(value=lambda d: d[column] * scale)
+        values = emp[emp.year.isin([first, last])].assign(value=lambda d, column=column: d[column] * scale)
         band = _band(values, ["employer", "year"], "value", interval).set_index(["employer", "year"])
         for i, employer in enumerate(order):
             colour = colours[scenario_employers[employer].region]

@@ -155,6 +155,11 @@ def bad_number(
     base, meta = unwrap(tp)
     meta = [*field_meta, *meta]
     if base in (int, float):
+        if isinstance(value, str):  # a quoted number, which validation would convert
+            try:
+                value = float(value)
+            except ValueError:
+                return None
         if isinstance(value, bool):
             return path, "must be a number, not true/false"
         if isinstance(value, float) and not math.isfinite(value):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ MAX_EXTENDS = 16  # files in one extends: chain
 _COMPOSER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _SCALARS = yaml.constructor.SafeConstructor()
 _TAG = "tag:yaml.org,2002:"
+_NUMBER = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)[eE][-+]?[0-9]+$")
 
 
 class _Refused(Exception):
@@ -183,6 +185,8 @@ def _construct(node: yaml.Node, depth: int) -> Any:
 
 def _scalar(node: yaml.ScalarNode) -> Any:
     tag = node.tag
+    if tag == _TAG + "str" and not node.style and _NUMBER.match(node.value) and len(node.value) <= 60:
+        return float(node.value)  # 1e6 is a number (YAML 1.2), though YAML 1.1 reads it as text
     if tag in (_TAG + "str", _TAG + "timestamp"):
         return node.value  # a date stays as written; the month rules judge it
     if tag == _TAG + "null":
