@@ -499,13 +499,16 @@ def _package_version() -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run the ``talentsim`` command line; return its exit code."""
     try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as exc:  # argparse has printed the usage and what is wrong (exit 2), or the help (exit 0)
-        return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
-    try:
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as exc:  # argparse has printed the usage and what is wrong (exit 2), or the help (exit 0)
+            return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
         return _handle(args)
     except BrokenPipeError:
         return _broken_pipe()
+    except KeyboardInterrupt:  # before the command began, or while its error was being reported
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def _handle(args: argparse.Namespace) -> int:

@@ -97,6 +97,12 @@ def _writable_parent(folder: Path) -> Path:
         raise OutputError(f"{folder}: {parent} is a file, not a folder; choose another --out") from None
     except OSError as exc:
         raise OutputError(f"{folder}: cannot create {parent} ({exc.strerror}); choose another --out") from None
+    try:
+        read_only = bool(os.statvfs(parent).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):
+        read_only = False
+    if read_only:
+        raise OutputError(f"{folder}: {parent} is on a read-only file system; choose another --out")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise OutputError(f"{folder}: cannot write in {parent} (permission denied); choose another --out")
     return parent
