@@ -47,7 +47,8 @@ def estimate_memory(scenario: Scenario) -> float:
 
 
 def available_memory() -> float | None:
-    """Return the bytes of memory this process can still use (the tighter of the machine's and its cgroup's)."""
+    """Return the bytes of memory this process can still use: the tightest of the machine's, its cgroup's and
+    its address-space limit's, or None where none can be read."""
     limits = []
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -67,6 +68,15 @@ def available_memory() -> float | None:
         if limit.isdigit() and usage.isdigit() and int(limit) < 1 << 60:
             limits.append(float(int(limit) - int(usage)))
         break
+    try:  # a limit on the address space (ulimit -v), less what is already mapped
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY:
+            mapped = int(Path("/proc/self/statm").read_text().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+            limits.append(float(soft - mapped))
+    except (ImportError, OSError, ValueError, IndexError):
+        pass
     if not limits and hasattr(os, "sysconf"):
         try:
             limits.append(float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")))

@@ -1,0 +1,91 @@
+"""Failures of the system, not of the input: each is one line, a documented exit code, and loses nothing.
+
+Full and read-only disks are in test_output_folders.py (they are about the run folder); here: a closed pipe,
+memory that does not suffice (estimated before a run, and running out during one), and permission errors.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import simulation.resources as resources
+from simulation.cli import main
+from simulation.scenario import load_scenario
+
+from hostile import ROOT, WORLD, assert_clean, experiment_text, talentsim
+
+
+def test_a_closed_pipe_ends_quietly():
+    """``talentsim schema | head -1``: no traceback, exit code 1 (the output was not all read)."""
+    process = subprocess.Popen([sys.executable, "-m", "simulation.cli", "schema"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, cwd=ROOT)
+    first = process.stdout.readline()
+    process.stdout.close()
+    err = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 1
+    assert first.startswith(b"# Scenario reference") and "Traceback" not in err and "Exception" not in err
+
+
+def test_a_run_too_large_for_memory_is_refused_before_it_starts(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(resources, "available_memory", lambda: 2e9)
+    out = tmp_path / "out"
+    assert main(["run", str(WORLD), "--researchers", "5000000", "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "--researchers: 5,000,000 researchers need about" in err and "2.0 GB free" in err
+    assert "at most about" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+    with pytest.raises(resources.NotEnoughMemory, match="run.researchers"):
+        from simulation.runner import run
+
+        run(load_scenario(WORLD).with_run(researchers=5_000_000))
+
+
+def test_a_sweep_counts_the_runs_that_share_the_machine(tmp_path, capsys, monkeypatch):
+    one = resources.estimate_memory(load_scenario(WORLD).with_run(researchers=1000, end="2021-01"))
+    monkeypatch.setattr(resources, "available_memory", lambda: one * 2.5)
+    experiment = tmp_path / "exp.yaml"
+    experiment.write_text(experiment_text(WORLD))
+    assert main(["sweep", str(experiment), "--out", str(tmp_path / "out"), "--workers", "4", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "4 runs side by side" in err and "fewer --workers" in err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_an_address_space_limit_is_taken_into_account(tmp_path):
+    """Under ``ulimit -v`` a run that cannot fit is refused at once, with no traceback (about 5 s)."""
+    done = talentsim("run", WORLD, "--researchers", "20000000", "--out", tmp_path / "out", "--quiet",
+                     cwd=tmp_path, memory_mb=2048)
+    assert_clean(done)
+    assert done.code == 2 and "need about" in done.err, done.err
+    assert not (tmp_path / "out").exists()
+
+
+def test_running_out_of_memory_during_a_run_is_one_line(tmp_path, capsys, monkeypatch):
+    import simulation.runner
+
+    def exhausted(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(simulation.runner, "run", exhausted)
+    assert main(["run", str(WORLD), "--out", str(tmp_path / "out"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: out of memory") and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.*.partial"))
+
+
+def test_permission_denied_while_writing_is_one_line(tmp_path, capsys, monkeypatch):
+    import simulation.results
+
+    def denied(self, folder, formats=()):
+        raise PermissionError(13, "Permission denied", str(folder / "stocks.parquet"))
+
+    monkeypatch.setattr(simulation.results.RunResult, "write", denied)
+    assert main(["run", str(WORLD), "--researchers", "1000", "--out", str(tmp_path / "out"), "--quiet",
+                 "--no-figures"]) == 2
+    err = capsys.readouterr().err
+    assert "stocks.parquet: permission denied; choose another path" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
