@@ -31,7 +31,7 @@ import numpy as np
 import yaml
 from pydantic import Field, TypeAdapter, model_validator
 
-from .experiment import Setting, apply_setting
+from .keypaths import Setting, apply_setting
 from .outcomes import Outcome
 from .outputs import write_text
 from .inputs import Month, Problem, Strict, check_validation, read_mapping

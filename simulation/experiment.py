@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import difflib
 import hashlib
 import itertools
 import json
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -31,14 +30,16 @@ from typing import Annotated, Any, Literal, Union
 import numpy as np
 from pydantic import BeforeValidator, Field, model_validator
 
+from .keypaths import PathError, Setting, apply_setting
 from .outcomes import Curve, Outcome
-from .inputs import Month, Problem, Strict, check_validation, read_mapping
-from .scenario import SEED_MAX, Scenario, ScenarioError, load_scenario, scenario_from_dict
+from .inputs import Month, Problem, Strict
+from .scenario import SEED_MAX, Scenario, ScenarioError, scenario_from_dict
 
 __all__ = [
     "Experiment",
     "ExperimentError",
     "ExperimentFile",
+    "PathError",
     "RunSpec",
     "Setting",
     "apply_setting",
@@ -61,10 +62,6 @@ class ExperimentError(ScenarioError):
     """An experiment file that cannot be used; ``problems`` lists every problem found."""
 
     what = "experiment"
-
-
-class PathError(ValueError):
-    """A key path that does not lead to a value of the scenario that can be changed."""
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -465,166 +462,6 @@ def _file_of(experiment: Experiment | ExperimentFile) -> str:
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Setting values in a scenario
-
-
-@dataclass(frozen=True)
-class Setting:
-    """A change to a scenario's data: ``value`` at ``path`` (from month ``start`` on, if given)."""
-
-    path: tuple[str, ...]
-    value: Any
-    scale: bool = False
-    start: str | None = None  # YYYY-MM
-
-
-def _dotted(path: tuple[str, ...]) -> str:
-    return ".".join(path)
-
-
-def _is_schedule(node: Any) -> bool:
-    return isinstance(node, list) and bool(node) and all(isinstance(s, dict) and set(s) == {"from", "value"} for s in node)
-
-
-def _kind_of(node: Any) -> str:
-    if isinstance(node, bool):
-        return "true/false value"
-    if isinstance(node, (int, float)):
-        return f"number ({node:g})"
-    if isinstance(node, str):
-        return f"text ({node!r})"
-    if isinstance(node, list):
-        return "list"
-    return type(node).__name__
-
-
-def apply_setting(data: dict[str, Any], setting: Setting) -> None:
-    """Change a scenario's plain data (``Scenario.to_dict()``) in place as ``setting`` says.
-
-    Under ``levers``, a value given ``from`` a month becomes a schedule step: the scenario's steps before
-    that month are kept, and only what the path names changes from then on. Without ``from`` the value
-    holds for the whole run.
-
-    Raises:
-        PathError: the path does not lead to a value that can be changed.
-    """
-    node: Any = data
-    path = setting.path
-    for i, key in enumerate(path):
-        here = path[: i + 1]
-        if _is_schedule(node):
-            _set_in_schedule(node, path[:i], path[i:], setting)
-            return
-        if not isinstance(node, dict):
-            raise PathError(f"'{_dotted(path[:i])}' is a {_kind_of(node)}, not a section with keys; "
-                            f"the path should end at '{_dotted(path[:i])}'")
-        last = i == len(path) - 1
-        if key not in node:
-            if last and not setting.scale:
-                # a new entry in a mapping (e.g. a bonus policy for an employer that had none); validation
-                # afterwards rejects keys the schema does not know
-                if setting.start is not None and path[0] == "levers":
-                    node[key] = [{"from": setting.start, "value": setting.value}]
-                elif setting.start is not None:
-                    raise PathError(_from_not_scheduled(here))
-                else:
-                    node[key] = setting.value
-                return
-            options = [str(k) for k in node]
-            raise PathError(_unknown_key(key, path[:i], options))
-        if last:
-            if _is_schedule(node[key]):
-                _set_in_schedule(node[key], here, (), setting)
-                return
-            if setting.start is not None:
-                raise PathError(_from_not_scheduled(here))
-            node[key] = _new_value(node[key], setting, here)
-            return
-        if node[key] is None:
-            raise PathError(f"'{_dotted(here)}' is not set in the base scenario, so there is nothing at "
-                            f"'{_dotted(path)}' to change; set '{_dotted(here)}' as a whole instead")
-        node = node[key]
-
-
-def _unknown_key(key: str, parent: tuple[str, ...], options: list[str]) -> str:
-    close = difflib.get_close_matches(key, options, n=1)
-    hint = f"; did you mean '{close[0]}'?" if close else ""
-    where = f"'{_dotted(parent)}'" if parent else "the scenario"
-    shown = ", ".join(options[:25]) + (", ..." if len(options) > 25 else "")
-    return f"no key '{key}' in {where}{hint} Keys there: {shown}" if options else f"no key '{key}' in {where} (it is empty)"
-
-
-def _from_not_scheduled(path: tuple[str, ...]) -> str:
-    return (f"'from' applies to levers the scenario schedules (under levers:); '{_dotted(path)}' holds one value "
-            "for the whole run, so leave out 'from'")
-
-
-def _new_value(old: Any, setting: Setting, path: tuple[str, ...]) -> Any:
-    if setting.scale:
-        if not _is_number(old):
-            raise PathError(f"scale: true multiplies a number, but '{_dotted(path)}' holds a {_kind_of(old)}")
-        return old * setting.value
-    if isinstance(setting.value, dict) and isinstance(old, dict):
-        return _lay_over(old, setting.value)
-    return copy.deepcopy(setting.value)
-
-
-def _lay_over(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    out = dict(old)
-    for key, value in new.items():
-        out[key] = _lay_over(old[key], value) if isinstance(value, dict) and isinstance(old.get(key), dict) else value
-    return out
-
-
-def _set_within(value: Any, rest: tuple[str, ...], setting: Setting, path: tuple[str, ...]) -> Any:
-    """Return ``value`` (a schedule step's value) with ``rest`` below it changed."""
-    if not rest:
-        return _new_value(value, setting, path)
-    if not isinstance(value, dict):
-        raise PathError(f"'{_dotted(path)}' is a {_kind_of(value)}, not a section with keys")
-    key, below = rest[0], rest[1:]
-    out = dict(value)
-    if key not in out:
-        if below or setting.scale:
-            raise PathError(_unknown_key(key, path, [str(k) for k in out]))
-        out[key] = copy.deepcopy(setting.value)
-        return out
-    if out[key] is None and below:
-        raise PathError(f"'{_dotted((*path, key))}' is not set in the base scenario; set it as a whole instead")
-    out[key] = _set_within(out[key], below, setting, (*path, key))
-    return out
-
-
-def _set_in_schedule(steps: list[dict[str, Any]], at: tuple[str, ...], rest: tuple[str, ...], setting: Setting) -> None:
-    """Change a lever schedule in place: from ``setting.start`` on (or throughout), set ``rest`` in each step."""
-    full = (*at, *rest)
-    replaces = not rest and not setting.scale and not isinstance(setting.value, dict)
-    if setting.start is None:
-        if replaces:
-            steps[:] = [{"from": None, "value": copy.deepcopy(setting.value)}]
-            return
-        for step in steps:
-            step["value"] = _set_within(step["value"], rest, setting, full)
-        return
-    start = setting.start
-    kept = [s for s in steps if s["from"] is None or s["from"] < start]
-    in_force = [s for s in steps if s["from"] is None or s["from"] <= start]
-    later = [s for s in steps if s["from"] is not None and s["from"] > start]
-    if in_force:
-        new = _set_within(copy.deepcopy(in_force[-1]["value"]), rest, setting, full)
-    elif replaces:
-        new = copy.deepcopy(setting.value)
-    else:
-        raise PathError(f"'{_dotted(at)}' has no value in force at {start} for '{_dotted(full)}' to change; "
-                        f"its schedule starts {steps[0]['from']}")
-    if replaces:
-        later = []  # they would all hold the same value
-    else:
-        later = [{"from": s["from"], "value": _set_within(s["value"], rest, setting, full)} for s in later]
-    steps[:] = [*kept, {"from": start, "value": new}, *later]
-
-
-# --------------------------------------------------------------------------------------------------------------
 # The loaded experiment
 
 
@@ -710,174 +547,14 @@ def build_scenario(base: dict[str, Any], settings: tuple[Setting, ...], source: 
     return scenario_from_dict(data, source=source)
 
 
-# --------------------------------------------------------------------------------------------------------------
-# Loading and validation
-
-
-EXPERIMENT_FORM = "name:, scenario:, levers:, outcomes:"
-
-
-def _read(path: Path) -> dict[str, Any]:
-    data = read_mapping(path, ExperimentError, "experiments live in experiments/", EXPERIMENT_FORM)
-    if "scenario" not in data and any(k in data for k in ("extends", "regions", "employers", "population")):
-        raise ExperimentError([Problem(str(path), "", "looks like a scenario, not an experiment; run it with "
-                                       "'talentsim run', or write an experiment that names it under scenario:")])
-    return data
-
-
-def _translate(data: dict[str, Any], file: str) -> ExperimentFile:
-    try:
-        return check_validation(ExperimentFile, data, file, ExperimentError)
-    except ExperimentError as exc:
-        problems = []
-        for p in exc.problems:
-            key = p.path.removeprefix("run.")
-            if p.path.startswith("run.") and key in ("seed", "replicates") and p.message.startswith("unknown key"):
-                p = Problem(file, p.path, f"the experiment's {key} is set at the top level of the file, not under run:")
-            problems.append(p)
-        raise ExperimentError(problems, checks_pending=True) from None
-
 
 def load_experiment(path: str | Path) -> Experiment:
-    """Return the validated experiment in ``path``, with its base scenario loaded.
-
-    Every lever value and the range of every uncertainty is checked against the base scenario, so a
-    path that leads nowhere or a value the scenario does not allow is found before any run starts.
+    """Return the validated experiment in ``path``, with its base scenario loaded (see :mod:`.experiment_load`).
 
     Raises:
         ExperimentError: listing every problem, each naming the file, key path, value and what is allowed.
         ScenarioError: the base scenario itself has problems (named in its own file).
     """
-    path = Path(path)
-    file = str(path)
-    data = _read(path)
-    definition = _translate(data, file)
+    from .experiment_load import load_experiment as load
 
-    scenario_path = Path(definition.scenario)
-    if not scenario_path.is_absolute():
-        scenario_path = path.parent / scenario_path
-    if not scenario_path.is_file():
-        raise ExperimentError([Problem(file, "scenario", f"no scenario file at {scenario_path} (paths are relative to "
-                                       "the experiment file)", definition.scenario, True)])
-    base = load_scenario(scenario_path)
-    overrides = definition.run.model_dump(exclude_none=True)
-    if overrides:
-        try:
-            base = base.with_run(**overrides)
-        except ScenarioError as exc:
-            raise ExperimentError([Problem(file, p.path, p.message, p.value, p.has_value) for p in exc.problems]) from None
-
-    experiment = Experiment(definition, file, base)
-    problems = list(_check(experiment))
-    if problems:
-        raise ExperimentError(problems)
-    return experiment
-
-
-def _check(experiment: Experiment) -> Iterator[Problem]:
-    """Yield every problem of a well-formed experiment: names, outcomes, and lever and uncertainty paths."""
-    d, file, base = experiment.definition, experiment.file, experiment.base
-    seen: dict[str, str] = {}
-    for section in ("levers", "uncertainties", "outcomes", "curves"):
-        for name in getattr(d, section):
-            if not NAME.match(name):
-                yield Problem(file, f"{section}.{name}", "names start with a letter and use only letters, digits "
-                              "and _ (they become column names)", name, True)
-            elif name in RESERVED:
-                yield Problem(file, f"{section}.{name}", f"'{name}' is a column every table already has; choose "
-                              "another name")
-            elif name in seen and not {section, seen[name]} == {"outcomes", "curves"}:
-                yield Problem(file, f"{section}.{name}", f"the name is also used under {seen[name]}; names of levers, "
-                              "uncertainties and outcomes become columns of one table, so they must differ")
-            seen.setdefault(name, section)
-    for section in ("outcomes", "curves"):
-        for name, item in getattr(d, section).items():
-            for key, message, value in item.check(base):
-                yield Problem(file, f"{section}.{name}.{key}", message, value, True)
-
-    if not d.uncertainties and d.sampling.method != "grid":
-        yield Problem(file, "sampling", f"{d.sampling.method} draws uncertainties, and there are none; add "
-                      "uncertainties: or remove sampling:")
-    count = planned_runs(d)
-    if count > MAX_RUNS:
-        yield Problem(file, "", f"the experiment has {count:,} runs (lever arms x uncertainty samples x replicates), "
-                      f"more than {MAX_RUNS:,}; use fewer values, points or replicates, or latin_hypercube sampling")
-        return
-
-    run = base.run
-    for name, lever in d.levers.items():
-        if lever.start is not None and lever.start >= run.end:
-            yield Problem(file, f"levers.{name}.from", f"comes after the run ends ({run.end:%Y-%m}), so the lever would "
-                          "never act", _month_text(lever.start), True)
-            continue
-        yield from _check_values(experiment, f"levers.{name}", lever, lever.values, "values")
-    for name, uncertainty in d.uncertainties.items():
-        what = "values" if uncertainty.values is not None else ("range" if uncertainty.range is not None else "distribution")
-        yield from _check_values(experiment, f"uncertainties.{name}", uncertainty, uncertainty.probes(), what)
-
-
-def _check_values(experiment: Experiment, where: str, item: Lever | Uncertainty, values: list[Any], key: str) -> Iterator[Problem]:
-    file, base = experiment.file, experiment.base_data
-    new = {j: path for j, path in enumerate(item.path) if not _exists(base, tuple(path.split(".")))}
-
-    def path_key(j: int) -> str:
-        return f"{where}.path" + (f"[{j}]" if len(item.path) > 1 else "")
-
-    for i, value in enumerate(values):
-        data = copy.deepcopy(base)
-        for j, setting in enumerate(_settings(item, value)):
-            try:
-                apply_setting(data, setting)
-            except PathError as exc:
-                yield Problem(file, path_key(j), str(exc), item.path[j], True)
-                return
-        try:
-            scenario_from_dict(data, source=f"{file}: {where}")
-        except ScenarioError as exc:
-            # a key the path added that the scenario does not take is a problem of the path, not of the value
-            for j, path in new.items():
-                added = [p for p in exc.problems if _plain(p.path) == path or _plain(p.path).startswith(path + ".")]
-                if added:
-                    parts = tuple(path.split("."))
-                    hint = _close_key(parts[-1], _keys_at(base, parts[:-1]))
-                    yield Problem(file, path_key(j), f"the base scenario has no '{path}', and it cannot be added: "
-                                  f"{added[0].message}{hint}", item.path[j], True)
-                    return
-            at = f"{where}.{key}" + (f"[{i}]" if key == "values" else "")
-            for p in exc.problems:
-                got = f" (becomes {p.value!r})" if p.has_value and p.value != value else ""
-                yield Problem(file, at, f"gives a scenario that is not allowed: {_plain(p.path)}: {p.message}{got}", value, True)
-            if key != "values":
-                return
-
-
-def _plain(path: str) -> str:
-    """Return a scenario key path without schedule steps: levers.a.b[1].value.c -> levers.a.b.c."""
-    return re.sub(r"\[\d+\](\.value)?", "", path)
-
-
-def _exists(data: Any, path: tuple[str, ...]) -> bool:
-    node = data
-    for key in path:
-        if _is_schedule(node):
-            node = node[0]["value"]
-        if not isinstance(node, dict) or key not in node:
-            return False
-        node = node[key]
-    return True
-
-
-def _keys_at(data: Any, path: tuple[str, ...]) -> list[str]:
-    node = data
-    for key in path:
-        if _is_schedule(node):
-            node = node[0]["value"]
-        node = node.get(key) if isinstance(node, dict) else None
-    if _is_schedule(node):
-        node = node[0]["value"]
-    return [str(k) for k in node] if isinstance(node, dict) else []
-
-
-def _close_key(key: str, options: list[str]) -> str:
-    close = difflib.get_close_matches(key, options, n=1)
-    return f"; did you mean '{close[0]}'?" if close else ""
+    return load(path)

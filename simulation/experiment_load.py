@@ -1,0 +1,183 @@
+"""Loading an experiment file: reading it, validating it, and checking every lever and uncertainty against the base
+scenario before any run starts."""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .experiment import (MAX_RUNS, NAME, RESERVED, Experiment, ExperimentError, ExperimentFile, Lever, Uncertainty,
+                         _month_text, _settings, planned_runs)
+from .inputs import Problem, check_validation, close_hint, read_mapping
+from .keypaths import PathError, _is_schedule, apply_setting
+from .scenario import ScenarioError, load_scenario, scenario_from_dict
+
+__all__ = ["load_experiment"]
+
+
+EXPERIMENT_FORM = "name:, scenario:, levers:, outcomes:"
+
+
+def _read(path: Path) -> dict[str, Any]:
+    data = read_mapping(path, ExperimentError, "experiments live in experiments/", EXPERIMENT_FORM)
+    if "scenario" not in data and any(k in data for k in ("extends", "regions", "employers", "population")):
+        raise ExperimentError([Problem(str(path), "", "looks like a scenario, not an experiment; run it with "
+                                       "'talentsim run', or write an experiment that names it under scenario:")])
+    return data
+
+
+def _translate(data: dict[str, Any], file: str) -> ExperimentFile:
+    try:
+        return check_validation(ExperimentFile, data, file, ExperimentError)
+    except ExperimentError as exc:
+        problems = []
+        for p in exc.problems:
+            key = p.path.removeprefix("run.")
+            if p.path.startswith("run.") and key in ("seed", "replicates") and p.message.startswith("unknown key"):
+                p = Problem(file, p.path, f"the experiment's {key} is set at the top level of the file, not under run:")
+            problems.append(p)
+        raise ExperimentError(problems, checks_pending=True) from None
+
+
+def load_experiment(path: str | Path) -> Experiment:
+    """Return the validated experiment in ``path``, with its base scenario loaded.
+
+    Every lever value and the range of every uncertainty is checked against the base scenario, so a
+    path that leads nowhere or a value the scenario does not allow is found before any run starts.
+
+    Raises:
+        ExperimentError: listing every problem, each naming the file, key path, value and what is allowed.
+        ScenarioError: the base scenario itself has problems (named in its own file).
+    """
+    path = Path(path)
+    file = str(path)
+    data = _read(path)
+    definition = _translate(data, file)
+
+    scenario_path = Path(definition.scenario)
+    if not scenario_path.is_absolute():
+        scenario_path = path.parent / scenario_path
+    if not scenario_path.is_file():
+        raise ExperimentError([Problem(file, "scenario", f"no scenario file at {scenario_path} (paths are relative to "
+                                       "the experiment file)", definition.scenario, True)])
+    base = load_scenario(scenario_path)
+    overrides = definition.run.model_dump(exclude_none=True)
+    if overrides:
+        try:
+            base = base.with_run(**overrides)
+        except ScenarioError as exc:
+            raise ExperimentError([Problem(file, p.path, p.message, p.value, p.has_value) for p in exc.problems]) from None
+
+    experiment = Experiment(definition, file, base)
+    problems = list(_check(experiment))
+    if problems:
+        raise ExperimentError(problems)
+    return experiment
+
+
+def _check(experiment: Experiment) -> Iterator[Problem]:
+    """Yield every problem of a well-formed experiment: names, outcomes, and lever and uncertainty paths."""
+    d, file, base = experiment.definition, experiment.file, experiment.base
+    seen: dict[str, str] = {}
+    for section in ("levers", "uncertainties", "outcomes", "curves"):
+        for name in getattr(d, section):
+            if not NAME.match(name):
+                yield Problem(file, f"{section}.{name}", "names start with a letter and use only letters, digits "
+                              "and _ (they become column names)", name, True)
+            elif name in RESERVED:
+                yield Problem(file, f"{section}.{name}", f"'{name}' is a column every table already has; choose "
+                              "another name")
+            elif name in seen and not {section, seen[name]} == {"outcomes", "curves"}:
+                yield Problem(file, f"{section}.{name}", f"the name is also used under {seen[name]}; names of levers, "
+                              "uncertainties and outcomes become columns of one table, so they must differ")
+            seen.setdefault(name, section)
+    for section in ("outcomes", "curves"):
+        for name, item in getattr(d, section).items():
+            for key, message, value in item.check(base):
+                yield Problem(file, f"{section}.{name}.{key}", message, value, True)
+
+    if not d.uncertainties and d.sampling.method != "grid":
+        yield Problem(file, "sampling", f"{d.sampling.method} draws uncertainties, and there are none; add "
+                      "uncertainties: or remove sampling:")
+    count = planned_runs(d)
+    if count > MAX_RUNS:
+        yield Problem(file, "", f"the experiment has {count:,} runs (lever arms x uncertainty samples x replicates), "
+                      f"more than {MAX_RUNS:,}; use fewer values, points or replicates, or latin_hypercube sampling")
+        return
+
+    run = base.run
+    for name, lever in d.levers.items():
+        if lever.start is not None and lever.start >= run.end:
+            yield Problem(file, f"levers.{name}.from", f"comes after the run ends ({run.end:%Y-%m}), so the lever would "
+                          "never act", _month_text(lever.start), True)
+            continue
+        yield from _check_values(experiment, f"levers.{name}", lever, lever.values, "values")
+    for name, uncertainty in d.uncertainties.items():
+        what = "values" if uncertainty.values is not None else ("range" if uncertainty.range is not None else "distribution")
+        yield from _check_values(experiment, f"uncertainties.{name}", uncertainty, uncertainty.probes(), what)
+
+
+def _check_values(experiment: Experiment, where: str, item: Lever | Uncertainty, values: list[Any], key: str) -> Iterator[Problem]:
+    file, base = experiment.file, experiment.base_data
+    new = {j: path for j, path in enumerate(item.path) if not _exists(base, tuple(path.split(".")))}
+
+    def path_key(j: int) -> str:
+        return f"{where}.path" + (f"[{j}]" if len(item.path) > 1 else "")
+
+    for i, value in enumerate(values):
+        data = copy.deepcopy(base)
+        for j, setting in enumerate(_settings(item, value)):
+            try:
+                apply_setting(data, setting)
+            except PathError as exc:
+                yield Problem(file, path_key(j), str(exc), item.path[j], True)
+                return
+        try:
+            scenario_from_dict(data, source=f"{file}: {where}")
+        except ScenarioError as exc:
+            # a key the path added that the scenario does not take is a problem of the path, not of the value
+            for j, path in new.items():
+                added = [p for p in exc.problems if _plain(p.path) == path or _plain(p.path).startswith(path + ".")]
+                if added:
+                    parts = tuple(path.split("."))
+                    hint = close_hint(parts[-1], _keys_at(base, parts[:-1]))
+                    yield Problem(file, path_key(j), f"the base scenario has no '{path}', and it cannot be added: "
+                                  f"{added[0].message}{hint}", item.path[j], True)
+                    return
+            at = f"{where}.{key}" + (f"[{i}]" if key == "values" else "")
+            for p in exc.problems:
+                got = f" (becomes {p.value!r})" if p.has_value and p.value != value else ""
+                yield Problem(file, at, f"gives a scenario that is not allowed: {_plain(p.path)}: {p.message}{got}", value, True)
+            if key != "values":
+                return
+
+
+def _plain(path: str) -> str:
+    """Return a scenario key path without schedule steps: levers.a.b[1].value.c -> levers.a.b.c."""
+    return re.sub(r"\[\d+\](\.value)?", "", path)
+
+
+def _exists(data: Any, path: tuple[str, ...]) -> bool:
+    node = data
+    for key in path:
+        if _is_schedule(node):
+            node = node[0]["value"]
+        if not isinstance(node, dict) or key not in node:
+            return False
+        node = node[key]
+    return True
+
+
+def _keys_at(data: Any, path: tuple[str, ...]) -> list[str]:
+    node = data
+    for key in path:
+        if _is_schedule(node):
+            node = node[0]["value"]
+        node = node.get(key) if isinstance(node, dict) else None
+    if _is_schedule(node):
+        node = node[0]["value"]
+    return [str(k) for k in node] if isinstance(node, dict) else []
+
