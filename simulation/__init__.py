@@ -21,7 +21,7 @@ __all__ = [
 
 _HOME = {
     "RunResult": "results", "Scenario": "scenario", "ScenarioError": "scenario", "TalentModel": "model",
-    "load_results": "results", "load_scenario": "scenario", "read_experiment": "store", "run": "runner",
+    "load_results": "results", "load_scenario": "scenario", "read_experiment": "sweep_results", "run": "runner",
     "sweep": "executors",
 }
 
@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
     from .results import RunResult, load_results
     from .runner import run
     from .scenario import Scenario, ScenarioError, load_scenario
-    from .store import read_experiment
+    from .sweep_results import read_experiment
 
 
 def __getattr__(name: str) -> Any:

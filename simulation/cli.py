@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import traceback
 from pathlib import Path
 
 __all__ = ["main"]
@@ -217,6 +216,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from .failures import print_problems
     from .inputs import InputError
     from .scenario import load_scenario
 
@@ -226,7 +226,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             scenario = load_scenario(path)
         except InputError as exc:
             failed += 1
-            _print_problems(exc)
+            print_problems(exc)
             continue
         run = scenario.run
         print(
@@ -443,7 +443,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print("\n" + stop.summary.format(_resume_command(args, out)), file=sys.stderr)
         return EXIT_INTERRUPTED
     if not args.quiet and summary.done + summary.skipped:
-        from .store import format_outcomes_by_arm
+        from .sweep_results import format_outcomes_by_arm
 
         print(format_outcomes_by_arm(read_experiment(out)) + "\n")
     print(summary.format(_resume_command(args, out)))
@@ -467,17 +467,6 @@ def _resume_command(args: argparse.Namespace, out: Path) -> str:
     return f"talentsim sweep {args.experiment} --out {out}{workers}{where} --resume"
 
 
-def _print_problems(exc) -> None:
-    count = len(exc.problems)
-    print(f"error: {count} problem{'s' if count != 1 else ''} in the {exc.what}:", file=sys.stderr)
-    for problem in exc.problems:
-        print(f"  {problem}", file=sys.stderr)
-    if getattr(exc, "checks_pending", False):
-        later = ("names of regions and employers, shares and schedule order" if exc.what == "scenario"
-                 else "the checks that need a well-formed file")
-        print(f"note: {later} are checked once these are fixed", file=sys.stderr)
-
-
 def _as_option(problem) -> str:
     """Return a problem with a run setting as the command-line option that set it (run.seed -> --seed)."""
     if problem.path.startswith("run."):
@@ -498,97 +487,16 @@ def _package_version() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ``talentsim`` command line; return its exit code."""
-    try:
+    from .failures import reporting
+
+    def command() -> int:
         try:
             args = build_parser().parse_args(argv)
         except SystemExit as exc:  # argparse has printed the usage and what is wrong (exit 2), or the help (exit 0)
             return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
-        return _handle(args)
-    except BrokenPipeError:
-        return _broken_pipe()
-    except KeyboardInterrupt:  # before the command began, or while its error was being reported
-        print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-
-
-def _handle(args: argparse.Namespace) -> int:
-    """Run the command; turn every mistake and every failure of the system into one line and an exit code."""
-    from .inputs import InputError
-    from .outputs import OutputError, ResultsError
-    from .resources import NotEnoughMemory
-
-    try:
         return args.handler(args)
-    except InputError as exc:
-        _print_problems(exc)
-        return EXIT_BAD_INPUT
-    except (BadInput, OutputError, ResultsError, NotEnoughMemory, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("interrupted; nothing was written for the run in progress, and finished results are kept",
-              file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except BrokenPipeError:
-        raise
-    except MemoryError:
-        print("error: out of memory; simulate fewer researchers (--researchers) or fewer replicates at once, or "
-              "use a machine with more memory. Finished results are kept.", file=sys.stderr)
-        return EXIT_INTERNAL
-    except OSError as exc:
-        code = _os_error(exc)
-        if code is not None:
-            return code
-        return _internal_error()
-    except Exception:  # noqa: BLE001 - the last resort: say it is ours, keep the traceback for the report
-        return _internal_error()
 
-
-def _internal_error() -> int:
-    traceback.print_exc()
-    print("internal error: this is a bug in talentsim, not in your input; please report it with the "
-          "traceback above", file=sys.stderr)
-    return EXIT_INTERNAL
-
-
-def _os_error(exc: OSError) -> int | None:
-    """Print one line for a failure of the system (disk full, permission denied...); return the exit code."""
-    import errno
-
-    where = exc.filename or "a file"
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-        print(f"error: no space left writing {where} (disk full, quota or file-size limit); free space or choose "
-              "another --out. Nothing half-written was left, and finished results are kept.", file=sys.stderr)
-        return EXIT_INTERNAL
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        what = "the file system is read-only" if exc.errno == errno.EROFS else "permission denied"
-        print(f"error: cannot write {where}: {what}; choose another path (e.g. --out in your home folder).",
-              file=sys.stderr)
-        return EXIT_BAD_INPUT
-    if exc.errno in (errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG, errno.ELOOP):
-        print(f"error: {where}: {exc.strerror}; choose another path", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    if exc.errno == errno.ENOMEM:
-        print("error: out of memory; simulate fewer researchers or replicates at once. Finished results are kept.",
-              file=sys.stderr)
-        return EXIT_INTERNAL
-    if exc.errno == errno.EIO:
-        print(f"error: the disk failed reading or writing {where} (input/output error); check the disk, then run "
-              "again. Finished results are kept.", file=sys.stderr)
-        return EXIT_INTERNAL
-    return None
-
-
-def _broken_pipe() -> int:
-    """The reader of our output went away (e.g. ``talentsim schema | head``): stop quietly."""
-    import os
-
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush cannot fail again
-    except (OSError, ValueError):
-        pass
-    return EXIT_INTERNAL
+    return reporting(command, bad_input=(BadInput,))
 
 
 if __name__ == "__main__":
