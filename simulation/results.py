@@ -124,7 +124,7 @@ def headline(result: RunResult, interval: float = 0.9) -> pd.DataFrame:
     stocks, retention = result.stocks, result.retention
     last = int(stocks.step.max())
     rows = []
-    for tier in ("top_tier", "elite"):
+    for tier in ("top_tier", "elite", "frontier"):
         shares = migration_curve(stocks[stocks.step.isin([0, last])], tier)
         summary = summarise(shares, ["step", "year", "region"], "share", interval)
         summary.insert(0, "indicator", f"share of {tier.replace('_', '-')} researchers working in region")
