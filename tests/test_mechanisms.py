@@ -242,3 +242,24 @@ def test_frontier_shares_agree_between_a_plain_large_run_and_the_weighted_defaul
         n_plain = 300_000 * 0.001 * 1.6  # frontier agents at the end, population grown by about 60%
         se = np.sqrt(p[region] * (1 - p[region]) / n_plain + w.var()[region] / 6)
         assert abs(p[region] - w.mean()[region]) < 4 * se, (region, p[region], w.mean()[region])
+
+
+def test_employer_outcomes_read_staff_by_tier_and_hires_by_offer_kind(small):
+    from pydantic import TypeAdapter
+
+    from simulation.outcomes import Outcome
+
+    scenario = with_levers(small, {"signing_bonus": {"meta": {"standard": BIG_OFFER}}})
+    result = run(small_version(scenario, end="2022-01"), seed=1)
+    scale = scenario.population.represents / scenario.run.researchers
+    read = TypeAdapter(Outcome).validate_python
+    staff = read({"kind": "employer_staff", "employer": "meta", "tier": "elite", "year": 2021})
+    table = result.employers
+    row = table[(table.employer == "meta") & np.isclose(table.year, 2021)]
+    assert staff.compute(result) == pytest.approx(row.elite_headcount.item() * scale)
+    hires = read({"kind": "employer_hires", "employer": "meta", "offer": "signing_bonus", "between": [2019, 2021]})
+    window = table[(table.employer == "meta") & (table.year > 2019) & (table.year <= 2021)]
+    assert hires.compute(result) == pytest.approx(window.hires_bonus.sum() * scale / 2)
+    assert hires.compute(result) > 0
+    problems = list(read({"kind": "employer_staff", "employer": "mta", "year": 2021}).check(scenario))
+    assert problems and "did you mean 'meta'" in problems[0][1]
