@@ -49,7 +49,8 @@ def test_layers_import_downward_only():
                   "updates", "employers", "observe", "model")
     for module in ("scenario", *mechanisms):
         assert not _imports(module) & below_the_runner, module
-    assert _imports("scenario") == {"inputs"}
+    assert _imports("scenario") == {"inputs", "scenario_checks"}
+    assert _imports("scenario_checks") == {"inputs", "scenario"}
     for module in ("inputs/__init__", "inputs/errors", "inputs/fields", "inputs/reader"):
         assert _imports(module) <= {"errors", "fields", "reader", ""}, module  # reads files, knows no file kind
     assert _imports("market") == set()
