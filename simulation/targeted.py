@@ -44,6 +44,8 @@ class TargetedOffers:
         if year != self.year:
             self.year = year
             self.committed[:] = 0.0
+        self._stars = {}  # researchers above each target threshold, found once a step
+        self._lightest = float(model.population.weight.min()) if len(model.population) else 1.0
         out = []
         for policy in levers.policies:
             if policy.kind == "bonus":
@@ -52,12 +54,25 @@ class TargetedOffers:
                 out.append(self._return_offers(model, policy))
         return Offers.concat(out)
 
-    def _ranked(self, policy: Policy, rows: np.ndarray, quality: np.ndarray) -> np.ndarray:
-        """Return ``rows`` best first by ln(quality) plus selection noise."""
+    def _ranked(self, policy: Policy, rows: np.ndarray, quality: np.ndarray, most: int) -> np.ndarray:
+        """Return the best ``most`` of ``rows`` (or all), best first by ln(quality) plus selection noise.
+
+        Every eligible researcher draws its noise whatever the budget, so a budget change leaves the draws alone.
+        """
         key = np.log(quality)
         if self.noise > 0:
             key = key + self.noise * gumbel(self.streams[policy.index], len(rows))
-        return rows[np.argsort(-key, kind="stable")]
+        key = -key
+        if most < len(rows):
+            top = np.argpartition(key, most - 1)[:most]
+            return rows[top[np.argsort(key[top], kind="stable")]]
+        return rows[np.argsort(key, kind="stable")]
+
+    def _most(self, budget: float, cheapest: float, eligible: int) -> int:
+        """Return how many recipients a budget could possibly cover, when none costs less than ``cheapest``."""
+        if cheapest <= 0:
+            return eligible
+        return int(min(eligible, budget / cheapest + 1))
 
     def _bonus_offers(self, model, policy: Policy) -> Offers:
         terms = policy.terms
@@ -66,11 +81,15 @@ class TargetedOffers:
         threshold = model.thresholds[terms.target_quantile]
         if remaining <= 0:
             return Offers.empty()
-        eligible = np.flatnonzero(pop.quality >= threshold)
+        if threshold not in self._stars:
+            self._stars[threshold] = np.flatnonzero(pop.quality >= threshold)
+        eligible = self._stars[threshold]
         eligible = eligible[pop.employer[eligible] != policy.owner]
         if not len(eligible):
             return Offers.empty()
-        ranked = self._ranked(policy, eligible, pop.quality[eligible])
+        # A bonus is at least bonus_usd (quality at or above the threshold), so the budget bounds the recipients.
+        most = self._most(remaining, terms.bonus_usd * self._lightest * self.scale, len(eligible))
+        ranked = self._ranked(policy, eligible, pop.quality[eligible], most)
         bonus = np.minimum(terms.max_usd, terms.bonus_usd * (pop.quality[ranked] / threshold) ** terms.quality_elasticity)
         cost = bonus * pop.weight[ranked] * self.scale
         take = np.cumsum(cost) <= remaining
@@ -92,7 +111,8 @@ class TargetedOffers:
         )
         if not len(eligible):
             return Offers.empty()
-        ranked = self._ranked(policy, eligible, pop.quality[eligible])
+        most = self._most(remaining, self._lightest * self.scale, len(eligible))
+        ranked = self._ranked(policy, eligible, pop.quality[eligible], most)
         ranked = ranked[np.cumsum(pop.weight[ranked] * self.scale) <= remaining]
         # The package places its recipient with a home employer, in proportion to the employers' posts.
         posts = model.posts.posts[home]
