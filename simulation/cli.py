@@ -1,6 +1,7 @@
 """The ``talentsim`` command.
 
-Exit codes: 0 ok, 2 bad input (with a message naming the file, key path and problem), 1 internal error.
+Exit codes: 0 ok, 2 bad input (with a message naming the file, key path and problem), 1 a failure of the system
+(disk full, out of memory, a closed pipe) or an internal error, 130 interrupted; see :mod:`.failures`.
 Heavy imports happen inside the commands, so ``talentsim --help`` is instant.
 """
 
@@ -54,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="talentsim",
         description="Agent-based simulation of the global market for AI research talent.",
-        epilog="Exit codes: 0 ok, 2 bad input, 1 internal error. Run 'talentsim COMMAND --help' for a command's options.",
+        epilog="Exit codes: 0 ok, 2 bad input, 1 a failure of the system (disk full, out of memory) or an internal "
+        "error, 130 interrupted. Run 'talentsim COMMAND --help' for a command's options.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_package_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -323,3 +323,18 @@ def test_a_loaded_run_matches_what_was_saved(saved):
     assert {name: len(table) for name, table in result.tables.items()} == manifest["rows"]
     assert set(manifest["sha256"]) == set(manifest["files"]) - {"manifest.json"}
     assert isinstance(result.stocks, pd.DataFrame)
+
+
+def test_names_with_dollar_signs_are_drawn_as_written(scenario, tmp_path, capsys):
+    """A '$' in a scenario or region name is text in every figure, not the start of a formula."""
+    data = yaml.safe_load(scenario.read_text())
+    data["name"] = "US$ 100M $\\notacommand$ bonus"  # a formula matplotlib cannot parse
+    data["regions"]["US"]["name"] = "U$^$S"
+    scenario.write_text(yaml.safe_dump(data))
+    out = tmp_path / "out"
+    assert main(["run", str(scenario), "--out", str(out), "--researchers", "1000", "--quiet"]) == 0
+    assert (out / "migration_curve.png").is_file()
+    assert main(["report", str(out)]) == 0
+    assert main(["plot", str(out), "--format", "svg", "--only", "migration_curve"]) == 0
+    assert (out / "figures" / "migration_curve.svg").is_file()
+    assert "Traceback" not in capsys.readouterr().err
