@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import hashlib
 import os
 import re
 import shutil
@@ -19,7 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["OutputError", "ResultsError", "StagedFolder", "atomic_write", "file_mode", "folder_for", "safe_name", "write_text"]
+__all__ = ["OutputError", "ResultsError", "StagedFolder", "atomic_write", "file_mode", "folder_for", "safe_name", "sha256",
+           "write_text"]
 
 _UMASK: int | None = None
 
@@ -63,6 +65,15 @@ def atomic_write(path: str | Path, write: Callable[[str], Any]) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def sha256(path: str | Path) -> str:
+    """Return the SHA-256 checksum of a file, as hex (read a megabyte at a time)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def write_text(path: str | Path, text: str) -> Path:

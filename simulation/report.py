@@ -9,7 +9,6 @@ points used, and the provenance recorded in the run's ``manifest.json``.
 from __future__ import annotations
 
 import base64
-import hashlib
 import html
 import io
 from collections.abc import Iterable, Sequence
@@ -18,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from .outputs import write_text
+from .outputs import sha256, write_text
 from .compare import (
     compare_table,
     default_years,
@@ -182,14 +181,6 @@ def _evidence_html() -> str:
             f"<th>Code</th></tr></thead>\n<tbody>\n{''.join(rows)}\n</tbody></table>")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _provenance_html(result: RunResult, folder: str | Path | None, heading_level: int = 3) -> str:
     m = result.manifest
     reps = m.get("replicates", [])
@@ -216,7 +207,7 @@ def _provenance_html(result: RunResult, folder: str | Path | None, heading_level
         files = [Path(folder) / name for name in m.get("files", []) if (Path(folder) / name).is_file()]
         if files:
             listing = "".join(f"<tr><td><code>{_e(f.name)}</code></td><td>{f.stat().st_size:,}</td>"
-                              f"<td><code>{_sha256(f)}</code></td></tr>" for f in files)
+                              f"<td><code>{sha256(f)}</code></td></tr>" for f in files)
             out.append("<details><summary>Files and their SHA-256 checksums</summary>"
                        '<table><thead><tr><th>File</th><th>Bytes</th><th>SHA-256</th></tr></thead>'
                        f"<tbody>{listing}</tbody></table></details>")

@@ -6,7 +6,6 @@ Tables are long (one row per step x region x origin x tier, and so on) with prov
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .outputs import ResultsError, StagedFolder, atomic_write
+from .outputs import ResultsError, StagedFolder, atomic_write, sha256
 from .observe import EMPLOYER_FIELDS, ENTRY, EXIT, TIERS, UNPLACED, Recorder
 from .scenario import Scenario, scenario_from_dict
 
@@ -248,15 +247,6 @@ def _check_formats(formats: tuple[str, ...]) -> None:
     unknown = set(formats) - set(FORMATS)
     if unknown or not formats:
         raise ValueError(f"unknown table format(s) {sorted(unknown)}; choose from {list(FORMATS)}")
-
-
-def sha256(path: str | Path) -> str:
-    """Return the SHA-256 checksum of a file, as hex."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_manifest(directory: str | Path) -> dict[str, Any]:

@@ -18,7 +18,6 @@ that was never interrupted. The index is refreshed every second or so while a sw
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import math
 import os
@@ -31,7 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     import pandas as pd
 
 from .experiment import ID_LENGTH, Experiment, RunSpec
-from .outputs import ResultsError, atomic_write, write_text
+from .outputs import ResultsError, atomic_write, sha256, write_text
 
 __all__ = ["ExperimentStore", "SweepError", "read_experiment"]
 
@@ -39,14 +38,6 @@ FORMAT = 1
 STATUSES = ("pending", "done", "failed")
 IDENTITY = ("run_id", "arm", "sample", "replicate", "seed")
 RUN_ID = re.compile(rf"^[0-9a-f]{{{ID_LENGTH}}}$")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _why(exc: BaseException) -> str:
@@ -284,7 +275,7 @@ class ExperimentStore:
         if not path.is_file():
             return f"its curves file {path.name} is missing"
         expected = record.get("curves_sha256")
-        if expected and _sha256(path) != expected:
+        if expected and sha256(path) != expected:
             return f"its curves file {path.name} does not match its checksum (truncated or changed)"
         if not expected:
             try:
@@ -315,7 +306,7 @@ class ExperimentStore:
         """
         if curves is not None:
             path = atomic_write(self.curves_path(record["run_id"]), lambda tmp: curves.to_parquet(tmp, index=False))
-            record = {**record, "curves_rows": len(curves), "curves_sha256": _sha256(path)}
+            record = {**record, "curves_rows": len(curves), "curves_sha256": sha256(path)}
         write_text(self.runs_dir / f"{record['run_id']}.json", _json(record))
 
     # ---- tables
