@@ -241,7 +241,8 @@ def test_run_and_sweep_files_honour_the_umask(umask, tmp_path):
             f"sys.exit(main(sys.argv[1:]))")
     for argv in (["run", str(WORLD), "--out", "run", *SMALL, "--format", "parquet"],
                  ["sweep", str(experiment), "--out", "sweep", "--workers", "0", "--quiet"]):
-        subprocess.run([sys.executable, "-c", code, *argv], cwd=tmp_path, check=True, capture_output=True)
+        done = subprocess.run([sys.executable, "-c", code, *argv], cwd=tmp_path, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-3000:]
     modes = {stat.S_IMODE(p.stat().st_mode) for folder in ("run", "sweep") for p in (tmp_path / folder).rglob("*")
              if p.is_file() and not p.name.startswith(".")}
     assert modes == {0o666 & ~umask}
