@@ -237,3 +237,55 @@ def test_yaml_1_2_numbers_are_numbers(tmp_path):
     path = tmp_path / "numbers.yaml"
     path.write_text("a: 1e6\nb: '1e6'\nc: 2.5e-3\nd: 2019-01-01\n")
     assert read_mapping(path, InputError, "", "") == {"a": 1e6, "b": "1e6", "c": 2.5e-3, "d": "2019-01-01"}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Mistakes particular to calibration configs and targets files: one line each, at the key path written
+
+
+TARGET = """targets:
+  us_share:
+    outcome: {kind: share, region: US, tier: top_tier, year: 2020}
+    value: 0.59
+    tolerance: 0.03
+    source: MacroPolo
+"""
+
+CALIBRATION_CASES = [
+    ("config", lambda t: t.replace("researchers: 1000", "reserchers: 1000"), "reserchers",
+     "unknown key; did you mean 'researchers'?"),
+    ("config", lambda t: t.replace("bounds: [0.3, 4.0]", "bounds: [4.0, 0.3]"), "parameters.move_cost",
+     "bounds must be [low, high] with low < high"),
+    ("config", lambda t: t.replace("bounds: [0.3, 4.0]", "bounds: [0.3, 1e308]"), "parameters.move_cost.path",
+     "must be between 0 and 100"),
+    ("config", lambda t: t.replace("path: preferences.move_cost_region", "path: preferences.move_cost_regoin"),
+     "parameters.move_cost.path", "move_cost_regoin"),
+    ("config", lambda t: t.replace("replicates: 1", "replicates: yes"), "replicates", "must be a number, not true/false"),
+    ("config", lambda t: t + "seed: -1\n", "seed", "must be between 0 and"),
+    ("config", lambda t: t.replace("name: hostile\n", ""), "name", "required key is missing"),
+    ("config", lambda t: t + "recovery: {truth: {move_cots: 1.0}}\n", "recovery.truth.move_cots",
+     "not one of the parameters"),
+    ("targets", lambda t: t.replace("tolerance: 0.03", "tolerance: 0"), "targets.us_share.tolerance",
+     "must be greater than 0"),
+    ("targets", lambda t: t.replace("kind: share", "kind: shares"), "targets.us_share.outcome", "kind"),
+    ("targets", lambda t: t.replace("region: US", "region: USA"), "targets.us_share.outcome.region",
+     "did you mean 'US'?"),
+    ("targets", lambda t: t.replace("value: 0.59", "value: 59%"), "targets.us_share.value", "must be a number"),
+    ("targets", lambda t: t.replace("source: MacroPolo\n", ""), "targets.us_share.source", "required key is missing"),
+]
+
+
+@pytest.mark.parametrize(("which", "edit", "path", "words"), CALIBRATION_CASES,
+                         ids=[f"{c[0]}:{c[2]}:{c[3][:20]}" for c in CALIBRATION_CASES])
+def test_a_calibration_mistake_names_its_file_and_key(which, edit, path, words, tmp_path, capsys):
+    targets = tmp_path / "targets.yaml"
+    targets.write_text(edit(TARGET) if which == "targets" else TARGET)
+    config = tmp_path / "calibration.yaml"
+    text = calibration_text(targets=targets)
+    config.write_text(edit(text) if which == "config" else text)
+    assert main(["calibrate", str(config), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.startswith("error: ") and "in the calibration:" in err.splitlines()[0]
+    file = targets if which == "targets" else config
+    assert any(line.strip().startswith(f"{file}: {path}") and words in line for line in err.splitlines()), err
+    assert not (tmp_path / "out").exists()
