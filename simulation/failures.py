@@ -53,6 +53,9 @@ def _explain(exc: Exception, bad_input: tuple[type[BaseException], ...]) -> int:
     if isinstance(exc, InputError):
         print_problems(exc)
         return EXIT_BAD_INPUT
+    if isinstance(exc, FileNotFoundError) and exc.filename:
+        print(f"error: {exc.filename}: no such file or folder; check the path", file=sys.stderr)
+        return EXIT_BAD_INPUT
     if isinstance(exc, (*bad_input, OutputError, ResultsError, NotEnoughMemory, FileNotFoundError)):
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -118,7 +118,10 @@ class ExperimentStore:
         if info is None and not store._has_runs() and d.exists() and any(
                 not p.name.startswith(".") for p in d.iterdir()):
             raise SweepError(f"{d}: the folder is not empty and holds no sweep (no experiment.json); choose another --out")
-        store.runs_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            store.runs_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SweepError(f"--out {d}: cannot create the folder ({exc.strerror or exc}); choose another --out") from None
         store._lock()
         for stale in store.runs_dir.glob(".*.tmp"):  # left by a sweep killed while writing
             stale.unlink(missing_ok=True)
