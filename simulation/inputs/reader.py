@@ -134,10 +134,16 @@ def _measure(root: yaml.Node) -> None:
             raise _Refused("an alias refers to the section that contains it, which would never end", node)
         on_path.add(key)
         stack.append((node, True))
-        stack.extend((c, False) for c in children if id(c) not in size)
         for c in children:
-            if id(c) in on_path:
+            child = id(c)
+            if child in size:
+                continue
+            if child in on_path:
                 raise _Refused("an alias refers to the section that contains it, which would never end", c)
+            if isinstance(c, yaml.ScalarNode):  # a leaf: measured at once
+                size[child] = depth[child] = 1
+            else:
+                stack.append((c, False))
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
