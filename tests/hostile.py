@@ -1,4 +1,4 @@
-"""Shared helpers of the reliability tests: the CLI in a separate process with limits, and every file kind."""
+"""What the reliability tests share: the CLI in a separate process with limits, and every file kind it reads."""
 
 from __future__ import annotations
 
