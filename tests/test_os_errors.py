@@ -19,14 +19,16 @@ from hostile import ROOT, WORLD, assert_clean, experiment_text, talentsim
 
 
 def test_a_closed_pipe_ends_quietly():
-    """``talentsim schema | head -1``: no traceback, exit code 1 (the output was not all read)."""
+    """``talentsim schema | head -1``: no traceback, exit code 1 when the output could not all be written.
+
+    The reading end is closed before the command starts writing, so the pipe is closed whatever its buffer holds.
+    """
     process = subprocess.Popen([sys.executable, "-m", "simulation.cli", "schema"], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, cwd=ROOT)
-    first = process.stdout.readline()
     process.stdout.close()
     err = process.stderr.read().decode()
     assert process.wait(timeout=60) == 1
-    assert first.startswith(b"# Scenario reference") and "Traceback" not in err and "Exception" not in err
+    assert "Traceback" not in err and "Exception" not in err and "Error" not in err, err
 
 
 def test_a_run_too_large_for_memory_is_refused_before_it_starts(tmp_path, capsys, monkeypatch):
