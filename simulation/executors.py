@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .extras import MissingExtra  # noqa: F401 - raised here, and imported from here by the command line
+
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import pandas as pd
 
@@ -288,10 +290,6 @@ def _worker_info() -> dict[str, str]:
     import simulation  # noqa: F401 - fails here, with a clear message, if workers lack talentsim
 
     return {"talentsim": metadata.version("talentsim"), "python": sys.version.split()[0]}
-
-
-class MissingExtra(RuntimeError):
-    """An optional dependency needed for what was asked is not installed."""
 
 
 class DaskExecutor:
