@@ -206,9 +206,10 @@ def test_the_old_name_sobol_still_works_and_warns_naming_the_file(tmp_path):
         a: {path: preferences.default.pay.mean, range: [1.0, 2.0]}
     """
     new = _definition(tmp_path, "{method: quasi_random, samples: 16}", uncertainties)
-    with pytest.warns(FutureWarning, match=r"experiment\.yaml: sampling\.method: .*'sobol' is now called 'quasi_random'"
-                      r".*saltelli"):
+    with pytest.warns(FutureWarning, match=r"^sampling\.method: .*'sobol' is now called 'quasi_random'.*saltelli") as caught:
         old = _definition(tmp_path, "{method: sobol, samples: 16}", uncertainties)
+    [warning] = caught
+    assert warning.filename == str(tmp_path / "exp.yaml") and warning.lineno == 8  # the line of sampling: (after a blank first line)
     assert old.sampling.method == "quasi_random"
     assert uncertainty_samples(old) == uncertainty_samples(new)  # the same draws as before the rename
 
