@@ -45,6 +45,7 @@ __all__ = [
     "Setting",
     "apply_setting",
     "expand",
+    "experiment_from",
     "load_experiment",
     "run_seed",
 ]
@@ -873,6 +874,84 @@ def load_experiment(path: str | Path) -> Experiment:
             raise ExperimentError([Problem(file, p.path, p.message, p.value, p.has_value) for p in exc.problems]) from None
 
     experiment = Experiment(definition, file, base)
+    problems = list(_check(experiment))
+    if problems:
+        raise ExperimentError(problems)
+    return experiment
+
+
+PYTHON_SOURCE = "sweep() arguments"
+
+
+def _axis(key: str, spec: Any, role: str) -> tuple[str, Any]:
+    """Return (name, definition) of a lever or uncertainty given in Python: a full definition, or a key path
+    mapped to its values (a list) or, for an uncertainty, to its range (a (low, high) tuple)."""
+    if isinstance(spec, Mapping):
+        return key, dict(spec)
+    name = re.sub(r"[^A-Za-z0-9_]+", "_", key.removeprefix("levers.")).strip("_") or key
+    if not name[:1].isalpha():
+        name = f"p_{name}"
+    if role == "uncertainties" and isinstance(spec, tuple) and len(spec) == 2:
+        return name, {"path": key, "range": list(spec)}
+    return name, {"path": key, "values": list(spec) if not isinstance(spec, (str, bytes)) else spec}
+
+
+def experiment_from(
+    base: Scenario,
+    *,
+    levers: Mapping[str, Any] | None = None,
+    uncertainties: Mapping[str, Any] | None = None,
+    outcomes: Mapping[str, Any] | None = None,
+    curves: Mapping[str, Any] | None = None,
+    replicates: int = 1,
+    sampler: str | Mapping[str, Any] = "grid",
+    samples: int | None = None,
+    seed: int = 0,
+    name: str | None = None,
+    description: str = "",
+    run: Mapping[str, Any] | None = None,
+) -> Experiment:
+    """Return an experiment on a scenario in memory, checked exactly as an experiment file is.
+
+    ``levers`` and ``uncertainties`` map names to definitions as in a file (``{"path": ..., "values": [...]}``),
+    or key paths to values: ``{"levers.visa_odds.US.default": [0.35, 0.9]}`` (a lever named
+    ``visa_odds_US_default``), ``{"preferences.default.pay.mean": (1.0, 2.0)}`` (an uncertainty uniform over the
+    range). ``sampler`` is a method name (``samples`` draws) or a ``sampling:`` mapping. Without ``outcomes``,
+    the share of top-tier researchers working in each region at the last January of the run is kept.
+
+    Raises:
+        ExperimentError: every problem, each named by its key path in these arguments.
+    """
+    data: dict[str, Any] = {
+        "name": name or f"{base.name}_sweep", "description": description, "scenario": f"<scenario '{base.name}'>",
+        "seed": seed, "replicates": replicates,
+        "levers": dict(_axis(k, v, "levers") for k, v in (levers or {}).items()),
+        "uncertainties": dict(_axis(k, v, "uncertainties") for k, v in (uncertainties or {}).items()),
+        "sampling": dict(sampler) if isinstance(sampler, Mapping) else
+        {"method": sampler, **({"samples": samples} if samples is not None else {})},
+        "run": dict(run or {}),
+    }
+    if outcomes is None:
+        try:
+            settings = base.with_run(**data["run"]).run
+        except (ScenarioError, TypeError):
+            settings = base.run  # the run settings' own problems are reported below
+        year = settings.end.year - (settings.end.month == 1)  # the last January inside the run
+        outcomes = {f"{r.lower()}_top_tier_share_{year}": {"kind": "share", "region": r, "year": year}
+                    for r in base.region_ids if NAME.match(r)}
+    data["outcomes"] = dict(outcomes)
+    data["curves"] = dict(curves or {})
+    try:
+        definition = ExperimentFile.model_validate(data)
+    except ValidationError as exc:
+        raise ExperimentError(_problems_from_pydantic(exc, data, PYTHON_SOURCE)) from None
+    if definition.run.model_dump(exclude_none=True):
+        try:
+            base = base.with_run(**definition.run.model_dump(exclude_none=True))
+        except ScenarioError as exc:
+            raise ExperimentError([Problem(PYTHON_SOURCE, p.path, p.message, p.value, p.has_value)
+                                   for p in exc.problems]) from None
+    experiment = Experiment(definition, PYTHON_SOURCE, base)
     problems = list(_check(experiment))
     if problems:
         raise ExperimentError(problems)
