@@ -362,7 +362,7 @@ class Sampling(Strict):
                              f"needs it), e.g. {low} or {low * 2}")
         if self.second_order and self.method != "saltelli":
             raise ValueError("second_order applies to method: saltelli only")
-        if "levels" in self.model_fields_set and self.method != "morris":
+        if self.levels != 4 and self.method != "morris":
             raise ValueError("levels applies to method: morris only")
         return self
 
@@ -373,6 +373,28 @@ class Sampling(Strict):
         if self.method == "morris":
             return (self.samples or 1) * (uncertainties + 1)
         return self.samples or 1
+
+
+class AnalysisSettings(Strict):
+    """What ``talentsim analyze`` and the sweep report look at unless told otherwise."""
+
+    outcome: str | None = Field(None, description="Outcome of the robustness table and of scenario discovery: a name "
+                                "under outcomes:, or an expression of them such as 'china_share - us_share'.")
+    label: str | None = Field(None, description="Label of the outcome, for tables and figures.")
+    above: Number | None = Field(None, description="Threshold: a run meets it when the outcome is at least this "
+                                 "(higher is better for regret).")
+    below: Number | None = Field(None, description="Threshold: a run meets it when the outcome is at most this "
+                                 "(lower is better for regret).")
+    density: float = Field(0.8, gt=0, le=1, description="Scenario discovery: the box chosen is the one of largest "
+                           "coverage whose density (share of its runs meeting the condition) is at least this.")
+
+    @model_validator(mode="after")
+    def _one_threshold(self) -> AnalysisSettings:
+        if self.above is not None and self.below is not None:
+            raise ValueError("give above: or below:, not both")
+        if (self.above is not None or self.below is not None) and self.outcome is None:
+            raise ValueError("a threshold needs outcome: (the outcome it applies to)")
+        return self
 
 
 class RunOverrides(Strict):
@@ -398,6 +420,8 @@ class ExperimentFile(Strict):
     sampling: Sampling = Field(default_factory=Sampling)
     outcomes: dict[str, Outcome] = Field(min_length=1, description="Named scalar outcomes kept for every run.")
     curves: dict[str, Curve] = Field(default_factory=dict, description="Named curves kept for every run.")
+    analysis: AnalysisSettings = Field(default_factory=AnalysisSettings, description="Defaults of 'talentsim "
+                                       "analyze' and of the sweep report (outcome and threshold).")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -978,6 +1002,13 @@ def _check(experiment: Experiment) -> Iterator[Problem]:
         for name, item in getattr(d, section).items():
             for key, message, value in item.check(base):
                 yield Problem(file, f"{section}.{name}.{key}", message, value, True)
+    if d.analysis.outcome is not None:
+        from .derived import DerivedError, names_in
+
+        try:
+            names_in(d.analysis.outcome, list(d.outcomes))
+        except DerivedError as exc:
+            yield Problem(file, "analysis.outcome", str(exc))
 
     if not d.uncertainties and d.sampling.method != "grid":
         yield Problem(file, "sampling", f"{d.sampling.method} draws uncertainties, and there are none; add "
