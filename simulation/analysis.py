@@ -169,9 +169,9 @@ def _require_design(definition: ExperimentFile, method: str) -> None:
     design = definition.sampling.method if definition.uncertainties else "none (no uncertainties)"
     needs = {"sobol": "saltelli", "morris": "morris"}[method]
     if not definition.uncertainties or definition.sampling.method != needs:
-        what = {"sobol": "Sobol indices", "morris": "Morris screening"}[method]
+        what = {"sobol": "Sobol indices need", "morris": "Morris screening needs"}[method]
         raise AnalysisError(
-            f"{what} need a {needs} design, and this sweep's design is {design}. Sweep again with "
+            f"{what} a {needs} design, and this sweep's design is {design}. Sweep again with "
             f"sampling: {{method: {needs}, samples: N}} ({'a power of 2 for N; ' if needs == 'saltelli' else ''}"
             f"it draws N x ({'uncertainties + 2' if needs == 'saltelli' else 'uncertainties + 1'}) samples). "
             "Robustness, scenario discovery and the variance shares work with any design.")
@@ -502,7 +502,8 @@ class Analysis:
         """Return the label of a column or of the analysed outcome (an expression is its own label)."""
         if self.condition is not None and name == self.condition.outcome and self.condition.label:
             return self.condition.label
-        return self.results.label(name, unit=unit)
+        shares = (self.results.info.get("columns", {}).get(name) or {}).get("unit") == "share"
+        return self.results.label(name, unit=unit and not shares)  # a share says so in its label and axis
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """Return the tables by file name (without extension)."""
@@ -521,11 +522,12 @@ class Analysis:
             out["prim_box"] = self.discovery.limits
         return out
 
-    def figures(self) -> Iterator[tuple[str, Figure]]:
-        """Yield (name, figure) for every figure of the analysis, in the project's figure style."""
+    def figures(self, *, caption: bool = True) -> Iterator[tuple[str, Figure]]:
+        """Yield (name, figure) for every figure of the analysis, in the project's figure style (``caption=False``:
+        captions kept on the figures, not drawn)."""
         from .analysis_plots import analysis_figures
 
-        yield from analysis_figures(self)
+        yield from analysis_figures(self, caption=caption)
 
     def summary(self) -> str:
         """Return what the analysis found, as text for the terminal."""

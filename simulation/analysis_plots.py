@@ -94,11 +94,12 @@ def plot_sobol_indices(analysis: Analysis, outcome: str, *, caption: bool = True
             offset = (i - (len(arms) - 1) / 2) * width
             colour = ARM_COLOURS[i % len(ARM_COLOURS)] if len(arms) > 1 else FIRST
             ax.barh(y + offset, rows["ST"], height=width * 0.9, color=colour, alpha=0.35, gid=f"ST:{arm}")
-            ax.errorbar(rows["ST"], y + offset, xerr=rows["ST_conf"], fmt="none", ecolor=colour, elinewidth=0.9,
-                        capsize=2, alpha=0.7)
-            ax.plot(rows["S1"], y + offset, "o", color=colour, ms=4.5, gid=f"S1:{arm}", zorder=3)
-            ax.errorbar(rows["S1"], y + offset, xerr=rows["S1_conf"], fmt="none", ecolor=colour, elinewidth=1.2,
-                        capsize=2, zorder=3)
+            # the total index's interval along the bar's upper edge, the first-order index's through its dot
+            ax.errorbar(rows["ST"], y + offset + width * 0.3, xerr=rows["ST_conf"], fmt="none", ecolor=colour,
+                        elinewidth=0.8, capsize=1.5, alpha=0.6)
+            ax.plot(rows["S1"], y + offset - width * 0.1, "o", color=colour, ms=4.5, gid=f"S1:{arm}", zorder=3)
+            ax.errorbar(rows["S1"], y + offset - width * 0.1, xerr=rows["S1_conf"], fmt="none", ecolor=colour,
+                        elinewidth=1.3, capsize=2, zorder=3)
             if len(arms) > 1:
                 label = rows["arm_label"].iloc[0] if "arm_label" in rows else _arm_label(analysis, table, arm)
                 handles.append(Patch(color=colour, alpha=0.6))
@@ -335,8 +336,8 @@ def plot_prim_box(analysis: Analysis, *, caption: bool = True) -> Figure:
         ax.spines[side].set_visible(False)
     ax.tick_params(axis="y", length=0)
     stats = d.stats
-    what = d.condition.describe(analysis.label(d.condition.outcome, unit=False))
-    add_title(fig, f"Where {what[:1].lower()}{what[1:]}")
+    what = analysis.label(d.condition.outcome, unit=False)
+    add_title(fig, f"Where {what[:1].lower()}{what[1:]} is {_threshold_text(analysis)}")
     text = (f"The PRIM box (step {stats['step']} of the peeling trajectory): runs whose parameters lie in the "
             f"coloured ranges (grey: the range swept). It holds {stats['mass']:.0%} of the runs and "
             f"{stats['coverage']:.0%} of those meeting the condition (coverage); {stats['density']:.0%} of its runs "
@@ -429,40 +430,83 @@ def plot_parallel_coordinates(analysis: Analysis, *, caption: bool = True) -> Fi
     return fig
 
 
-def plot_arm_envelopes(analysis: Analysis, curve: str, *, caption: bool = True) -> Figure:
-    """Return the envelope of ``curve`` per lever arm: one panel per arm, per region the median, central 90% and
-    full range of the runs of that arm (the sweep's envelope figure, split by arm)."""
+@styled
+def plot_arm_envelopes(analysis: Analysis, curve: str, *, regions=None, interval: float = 0.9,
+                       caption: bool = True) -> Figure:
+    """Return ``curve`` per lever arm: one panel per region (at most four), in each the median of every arm's runs
+    and, for up to four arms, the central ``interval`` of its runs, so arms are compared on the same axes."""
     from .analysis import arm_labels
-    from .plots import _base_region_names, plot_sweep_envelopes
+    from .plots import _base_region_names, _band
 
     results = analysis.results
     curves = results.curves[results.curves["curve"] == curve]
-    arms = results.outcomes[["run_id"]].copy()
+    arms = results.outcomes[["run_id", "arm"]].copy()
     arms["lever_arm"] = arm_labels(results).to_numpy()
-    joined = curves.merge(arms, on="run_id", how="inner")
+    data = curves.merge(arms, on="run_id", how="inner")
+    key = "region" if data["region"].notna().any() else "origin"
     names = _base_region_names(results.info)
-    present = set(joined[["region", "origin"]].stack().dropna())
-    order = [r for r in names if r in present] or None
-    label = results.label(curve, unit=False)
-    return plot_sweep_envelopes(joined, curve=curve, by="lever_arm" if results.levers else None, names=names,
-                                label=label, by_label="arm", regions=order, caption=caption, source=_source(analysis))
+    present = list(dict.fromkeys(data[key].dropna()))
+    order = [r for r in names if r in present] + [r for r in present if r not in names]
+    regions = list(regions or order)[:4]
+    arm_ids = sorted(data["arm"].unique())
+    bands = len(arm_ids) <= 4
+    ncols = min(2, len(regions))
+    nrows = math.ceil(len(regions) / ncols)
+    fig, grid = new_figure(height_in=2.2 * nrows + 0.9, nrows=nrows, ncols=ncols, sharex=True, squeeze=False)
+    axes = list(grid.flat)
+    for extra in axes[len(regions):]:
+        extra.set_visible(False)
+    what = results.label(curve, unit=False)
+    share = data["value"].between(0, 1).all() and ("share" in what.lower() or "retention" in what.lower())
+    handles, legend = [], []
+    for ax, region in zip(axes, regions):
+        rows = data[data[key] == region]
+        for i, arm in enumerate(arm_ids):
+            part = rows[rows["arm"] == arm]
+            if part.empty:
+                continue
+            band = _band(part, ["year"], "value", interval)
+            colour = ARM_COLOURS[i % len(ARM_COLOURS)]
+            (line,) = ax.plot(band["year"], band["median"], color=colour, lw=1.5, gid=f"median:{region}:{arm}")
+            if bands:
+                ax.fill_between(band["year"], band["low"], band["high"], color=colour, alpha=0.15, lw=0,
+                                gid=f"band:{region}:{arm}")
+            if region == regions[0]:
+                handles.append(line)
+                legend.append(str(part["lever_arm"].iloc[0]))
+        ax.set_title(names.get(region, region) + (" origin" if key == "origin" else ""), loc="left", fontsize=8.5)
+        if share:
+            percent_axis(ax.yaxis)
+    for ax in grid[-1]:
+        ax.set_xlabel("Year")
+    add_title(fig, f"{what} by lever arm")
+    figure_legend(fig, handles, legend)
+    text = (f"{what}{' (%)' if share else ''}, by region: the median of each lever arm's runs"
+            f"{f' and, shaded, their central {interval:.0%}' if bands else ''}"
+            f"{'' if len(regions) == len(order) else f' (the first {len(regions)} of {len(order)} regions)'}. "
+            f"Arms are run on the same uncertainty draws and seeds. {_source(analysis)}")
+    add_caption(fig, text, draw=caption)
+    return fig
 
 
-def analysis_figures(analysis: Analysis) -> Iterator[tuple[str, Figure]]:
-    """Yield (name, figure) for each figure the analysis supports."""
+def analysis_figures(analysis: Analysis, *, caption: bool = True) -> Iterator[tuple[str, Figure]]:
+    """Yield (name, figure) for each figure the analysis supports, in the order of the sweep report: robustness
+    and curves by arm, sensitivity, then parallel coordinates and scenario discovery. ``caption=False`` keeps
+    each caption on the figure without drawing it (for reports that print it as text)."""
+    if analysis.robustness is not None:
+        yield "robustness", plot_robustness(analysis, caption=caption)
+    curves = analysis.results.curves
+    if len(curves) and "curve" in curves.columns:
+        for curve in dict.fromkeys(curves["curve"]):
+            yield f"arm_envelopes_{curve}", plot_arm_envelopes(analysis, curve, caption=caption)
     if analysis.sensitivity is not None:
         draw = plot_sobol_indices if analysis.sensitivity_method == "sobol" else plot_morris
         for outcome in analysis.outcomes:
             rows = analysis.sensitivity[analysis.sensitivity["outcome"] == outcome]
             if rows[["S1", "ST"] if analysis.sensitivity_method == "sobol" else ["mu_star"]].notna().any().any():
-                yield f"{analysis.sensitivity_method}_{outcome}", draw(analysis, outcome)
+                yield f"{analysis.sensitivity_method}_{outcome}", draw(analysis, outcome, caption=caption)
     if analysis.robustness is not None:
-        yield "robustness", plot_robustness(analysis)
-        yield "parallel_coordinates", plot_parallel_coordinates(analysis)
+        yield "parallel_coordinates", plot_parallel_coordinates(analysis, caption=caption)
     if analysis.discovery is not None:
-        yield "prim_trajectory", plot_prim_trajectory(analysis)
-        yield "prim_box", plot_prim_box(analysis)
-    curves = analysis.results.curves
-    if len(curves) and "curve" in curves.columns:
-        for curve in dict.fromkeys(curves["curve"]):
-            yield f"arm_envelopes_{curve}", plot_arm_envelopes(analysis, curve)
+        yield "prim_trajectory", plot_prim_trajectory(analysis, caption=caption)
+        yield "prim_box", plot_prim_box(analysis, caption=caption)
