@@ -306,12 +306,10 @@ def variance_shares(results: ExperimentResults, outcomes: Sequence[str] | None =
             rows.append({"outcome": outcome, "source": lever, "kind": "lever",
                          "share": float(means.var(ddof=0) / total) if total > 0 else math.nan})
         if data["replicate"].nunique() > 1:
-            keys = [data["arm"], data["sample"]]
-            within = values.groupby(keys).transform(lambda v: v - v.mean())
-            groups = values.groupby(keys).size()
-            if (groups > 1).any():
+            within = values.groupby([data["arm"], data["sample"]]).var(ddof=1).dropna()  # unbiased, per draw
+            if len(within):
                 rows.append({"outcome": outcome, "source": "replicate noise", "kind": "noise",
-                             "share": float((within ** 2).mean() / total) if total > 0 else math.nan})
+                             "share": float(within.mean() / total) if total > 0 else math.nan})
     return pd.DataFrame(rows, columns=["outcome", "source", "kind", "share"])
 
 
