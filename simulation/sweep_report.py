@@ -188,7 +188,8 @@ def _discovery(analysis: Analysis, figures: list[str]) -> str:
     d = analysis.discovery
     if d is None:
         notes = [n for n in analysis.notes if n.startswith("No scenario discovery")]
-        return f"<p>{_e(notes[0] if notes else 'No scenario discovery: give an outcome and a threshold.')}</p>"
+        return (f"<p>{_e(notes[0] if notes else 'No scenario discovery: give an outcome and a threshold.')}</p>\n"
+                + "\n".join(figures))
     r = analysis.results
     stats = d.stats
     labels = {p: r.label(p) for p in d.limits["parameter"]}

@@ -203,14 +203,20 @@ def test_prim_box_is_the_prim_package_s_on_the_same_table(planted_sweep):
         assert (row.low, row.high) == pytest.approx(tuple(direct.loc[row.parameter, ["min", "max"]]))
 
 
+@pytest.mark.filterwarnings("ignore::Warning")
 def test_prim_box_matches_the_ema_workbench_s(planted_sweep):
+    """Run where the EMA Workbench is installed (it is not in the test extra: it brings scikit-learn, statsmodels,
+    seaborn and platypus-opt)."""
     ema = pytest.importorskip("ema_workbench.analysis.prim")
     results = read_experiment(planted_sweep)
     found = discover(results, Condition("y", 0.5), density=0.95)
     x = results.outcomes[["a", "b", "c"]].astype(float).reset_index(drop=True)
     finder = ema.Prim(x, results.outcomes["y"].to_numpy() >= 0.5, threshold=0.95)
     box = finder.find_box()
-    box.inspect(found.chosen)  # noqa: the same step of its peeling trajectory
+    ours = found.trajectory.iloc[found.chosen]
+    theirs = box.peeling_trajectory.iloc[found.chosen]  # the same step of its peeling trajectory
+    assert (ours["coverage"], ours["density"], ours["mass"]) == pytest.approx(
+        (theirs["coverage"], theirs["density"], theirs["mass"]))
     limits = box.box_lims[found.chosen]
     for row in found.limits.itertuples():
         assert (row.low, row.high) == pytest.approx((limits.loc[0, row.parameter], limits.loc[1, row.parameter]), abs=1e-9)
