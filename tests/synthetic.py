@@ -25,12 +25,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def synthetic_sweep(folder: Path, definition: dict[str, Any], model: Callable[[RunSpec], dict[str, float]], *,
-                    finished: Callable[[RunSpec], bool] | None = None) -> Path:
+                    finished: Callable[[RunSpec], bool] | None = None,
+                    curves: Callable[[list[RunSpec]], pd.DataFrame] | None = None) -> Path:
     """Write the results folder of a sweep whose runs are ``model(spec)``; return the folder.
 
     ``definition`` is an experiment file's content without ``name`` and ``scenario`` (outcomes need a kind, any
     kind: the values come from ``model``). With ``finished``, only the runs it accepts are finished and the folder
-    looks like a sweep stopped early (run files, no consolidated tables).
+    looks like a sweep stopped early (run files, no consolidated tables). ``curves`` returns the curve table of
+    all runs (columns as ``simulation.outcomes.CURVE_COLUMNS``); without it the table is empty.
     """
     data = {"name": "synthetic", "scenario": "../scenarios/baseline.yaml", **definition}
     experiment = Experiment(ExperimentFile.model_validate(data), str(folder / "synthetic.yaml"),
@@ -55,9 +57,10 @@ def synthetic_sweep(folder: Path, definition: dict[str, Any], model: Callable[[R
         outcomes = pd.DataFrame([{**plan_row(s), **records[s.run_id]["outcomes"]} for s in
                                  sorted(plan, key=lambda s: (s.arm, s.sample, s.replicate))])
         atomic_write(folder / "outcomes.parquet", lambda tmp: outcomes.to_parquet(tmp, index=False))
-        empty = pd.DataFrame({c: pd.Series(dtype="float64" if c in ("year", "value") else
-                                           ("int64" if c == "step" else object)) for c in CURVE_COLUMNS})
-        atomic_write(folder / "curves.parquet", lambda tmp: empty.to_parquet(tmp, index=False))
+        table = curves(plan) if curves is not None else pd.DataFrame(
+            {c: pd.Series(dtype="float64" if c in ("year", "value") else ("int64" if c == "step" else object))
+             for c in CURVE_COLUMNS})
+        atomic_write(folder / "curves.parquet", lambda tmp: table.to_parquet(tmp, index=False))
     else:
         for record in records.values():
             store.save_run(record, None)
