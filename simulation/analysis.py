@@ -123,15 +123,11 @@ def arm_labels(results: ExperimentResults, table: pd.DataFrame | None = None) ->
     levers = _arm_columns(results)
     if not levers:
         return pd.Series("all runs", index=table.index)
-    parts = [table[lever].map(lambda v, n=lever: f"{_short_label(results, n)} {_value_text(v)}") for lever in levers]
+    parts = [table[lever].map(lambda v, n=lever: f"{n.replace('_', ' ')} {_value_text(v)}") for lever in levers]
     out = parts[0]
     for part in parts[1:]:
         out = out + ", " + part
     return out
-
-
-def _short_label(results: ExperimentResults, name: str) -> str:
-    return results.label(name, unit=False)
 
 
 def _value_text(value: Any) -> str:
@@ -445,10 +441,12 @@ def discover(results: ExperimentResults, condition: Condition, *, parameters: Se
     trajectory = box.peeling_trajectory.rename(columns={"res dim": "restricted"}).reset_index(drop=True)
     trajectory.insert(0, "step", np.arange(len(trajectory)))
     trajectory["restricted"] = trajectory["restricted"].astype(int)
-    if step is None:
-        dense = trajectory[trajectory["density"] >= density - 1e-12]
+    if step is None:  # the largest coverage at the target density, among boxes that restrict something
+        restricting = trajectory[trajectory["restricted"] > 0]
+        pool = restricting if len(restricting) else trajectory
+        dense = pool[pool["density"] >= density - 1e-12]
         chosen = int(dense.sort_values(["coverage", "restricted", "step"], ascending=[False, True, True]).iloc[0]["step"]
-                     if len(dense) else trajectory["density"].idxmax())
+                     if len(dense) else pool["density"].idxmax())
     elif not 0 <= step < len(trajectory):
         raise AnalysisError(f"box step {step} is not on the peeling trajectory (steps 0 to {len(trajectory) - 1})")
     else:
@@ -660,6 +658,13 @@ def analyze(results: ExperimentResults | str | Path, *, outcomes: Sequence[str] 
             analysis.condition = condition
             analysis.robustness = robustness(results, condition)
             analysis.runs = regret(results, condition)
+            met = analysis.runs["meets"].mean() if len(analysis.runs) else math.nan
+            if met > 0.5:
+                analysis.notes.append(
+                    f"{met:.0%} of the runs meet the condition, so a box of the runs meeting it says little; "
+                    f"scenario discovery is most useful for the rarer case: try {'--below' if condition.above else '--above'} "
+                    f"{condition.threshold:g} (in the experiment file: {'below' if condition.above else 'above'}: "
+                    f"{condition.threshold:g}).")
             try:
                 analysis.discovery = discover(results, condition, density=density, step=step)
             except AnalysisError as exc:

@@ -17,6 +17,7 @@ import pandas as pd
 from matplotlib.collections import LineCollection
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
 from .style import NEUTRAL, add_caption, add_title, figure_legend, new_figure, percent_axis, styled, wrap_text
 
@@ -42,6 +43,20 @@ FIRST, TOTAL = "#0072B2", "#56B4E9"
 ARM_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#E69F00", "#CC79A7", "#56B4E9", "#000000", "#882255")
 MAX_ARMS_SHOWN = 4  # sensitivity per arm: more arms are summarised (median and range over arms)
 MAX_LINES = 800  # parallel coordinates: at most this many runs drawn (a fixed random subset of the rest)
+
+
+def _midsentence(text: str) -> str:
+    from .plots import _midsentence as midsentence
+
+    return midsentence(text)
+
+
+def _num(value: float) -> str:
+    """Return a value for an axis end or a box limit: 27,000 rather than 2.7e+04."""
+    value = float(value)
+    if abs(value) >= 1000 and abs(value) < 1e9:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
 
 
 def _source(analysis: Analysis) -> str:
@@ -122,7 +137,7 @@ def plot_sobol_indices(analysis: Analysis, outcome: str, *, caption: bool = True
     ax.set_xlim(min(-0.02, float(np.nanmin(table[["S1", "ST"]].to_numpy())) - 0.02),
                 max(1.0, float(np.nanmax(table["ST"] + table["ST_conf"].fillna(0))) + 0.02))
     ax.grid(axis="y", visible=False)
-    add_title(fig, f"What drives {analysis.label(outcome, unit=False)[:1].lower()}{analysis.label(outcome, unit=False)[1:]}")
+    add_title(fig, f"What drives {_midsentence(analysis.label(outcome, unit=False))}")
     figure_legend(fig, handles, legend)
     n = int(table["base_samples"].max())
     spread = ("one bar pair per lever arm" if per_arm and len(arms) > 1 else
@@ -176,7 +191,7 @@ def plot_morris(analysis: Analysis, outcome: str, *, caption: bool = True) -> Fi
     ax.set_xlabel("mu*: mean absolute effect of moving the uncertainty across its range")
     ax.set_ylabel(wrap_text("sigma: spread of its effects", 180, fontsize=9))
     what = analysis.label(outcome, unit=False)
-    add_title(fig, f"Screening the uncertainties for {what[:1].lower()}{what[1:]}")
+    add_title(fig, f"Screening the uncertainties for {_midsentence(what)}")
     figure_legend(fig, handles, legend)
     text = (f"Morris elementary effects on {analysis.label(outcome)}: mu* (with its 95% bootstrap interval) ranks "
             "the uncertainties by influence; sigma far from zero, near the dotted diagonal or above it, means the "
@@ -202,7 +217,14 @@ def plot_robustness(analysis: Analysis, *, caption: bool = True) -> Figure:
     has_condition = "share_meeting" in table.columns
     share = _share(analysis, c.outcome)
     order = list(table["arm"])  # most robust first
-    labels = list(table["arm_label"])
+    levers = list(analysis.results.levers)
+    if len(levers) > 1:  # values only, the levers named once on the axis: rows stay one line each
+        from .analysis import _value_text
+
+        labels = [" · ".join(_value_text(row[lever]) for lever in levers) for row in table.to_dict("records")]
+        lever_axis = " · ".join(lever.replace("_", " ") for lever in levers)
+    else:
+        labels, lever_axis = list(table["arm_label"]), None
     ncols = 3 if has_condition else 1
     fig, axes = new_figure(height_in=max(2.4, 0.32 * len(order) + 1.5), ncols=ncols, sharey=True, squeeze=False,
                            width_ratios=[2.2, 1, 1][:ncols])
@@ -222,8 +244,11 @@ def plot_robustness(analysis: Analysis, *, caption: bool = True) -> Figure:
     if has_condition:
         ax.axvline(c.threshold, color=MEETS, lw=1.1, ls="--", gid="threshold")
     ax.set_yticks(y, [wrap_text(t, 150, fontsize=8) for t in labels])
+    if lever_axis:
+        ax.set_ylabel(wrap_text(lever_axis, 72 * (0.32 * len(order) + 1.0), fontsize=9))
     what = analysis.label(c.outcome)
-    ax.set_xlabel(wrap_text(what + (" (%)" if share else ""), 250, fontsize=9))
+    ax.set_xlabel(wrap_text(what + (" (%)" if share else ""), 72 * 6.5 * (2.2 / 4.2 if has_condition else 1) - 90,
+                            fontsize=9))
     if share:
         percent_axis(ax.xaxis, None)
     ax.grid(axis="y", visible=False)
@@ -322,10 +347,12 @@ def plot_prim_box(analysis: Analysis, *, caption: bool = True) -> Figure:
         span = (row.full_high - row.full_low) or 1.0
         lo, hi = (row.low - row.full_low) / span, (row.high - row.full_low) / span
         ax.barh(yi, hi - lo, left=lo, height=0.5, color=MEETS, alpha=0.75, zorder=2, gid=f"box:{row.parameter}")
-        ax.text(lo, yi + 0.33, f"{row.low:.3g}", ha="center", va="bottom", fontsize=7.5, color=NEUTRAL)
-        ax.text(hi, yi + 0.33, f"{row.high:.3g}", ha="center", va="bottom", fontsize=7.5, color=NEUTRAL)
-        ax.text(-0.02, yi - 0.02, f"{row.full_low:.3g}", ha="right", va="center", fontsize=7, color=OTHER)
-        ax.text(1.02, yi - 0.02, f"{row.full_high:.3g}", ha="left", va="center", fontsize=7, color=OTHER)
+        ax.text(lo, yi + 0.33, _num(row.low), ha="right" if hi - lo < 0.15 else "center", va="bottom", fontsize=7.5,
+                color=NEUTRAL)
+        ax.text(hi, yi + 0.33, _num(row.high), ha="left" if hi - lo < 0.15 else "center", va="bottom", fontsize=7.5,
+                color=NEUTRAL)
+        ax.text(-0.02, yi - 0.02, _num(row.full_low), ha="right", va="center", fontsize=7, color=OTHER)
+        ax.text(1.02, yi - 0.02, _num(row.full_high), ha="left", va="center", fontsize=7, color=OTHER)
     names = [f"{wrap_text(analysis.results.label(p), 150, fontsize=8)}\n(quasi-p {q:.1g})"
              for p, q in zip(limits["parameter"], limits["qp_value"])]
     ax.set_yticks(y, names)
@@ -338,7 +365,7 @@ def plot_prim_box(analysis: Analysis, *, caption: bool = True) -> Figure:
     ax.tick_params(axis="y", length=0)
     stats = d.stats
     what = analysis.label(d.condition.outcome, unit=False)
-    add_title(fig, f"Where {what[:1].lower()}{what[1:]} is {_threshold_text(analysis)}")
+    add_title(fig, f"Where {_midsentence(what)} is {_threshold_text(analysis)}")
     text = (f"The PRIM box (step {stats['step']} of the peeling trajectory): runs whose parameters lie in the "
             f"coloured ranges (grey: the range swept). It holds {stats['mass']:.0%} of the runs and "
             f"{stats['coverage']:.0%} of those meeting the condition (coverage); {stats['density']:.0%} of its runs "
@@ -403,9 +430,10 @@ def plot_parallel_coordinates(analysis: Analysis, *, caption: bool = True) -> Fi
     share = _share(analysis, c.outcome)
     for i, name in enumerate(columns):
         ax.axvline(i, color=NEUTRAL, lw=0.8, zorder=3)
-        fmt = (lambda v: f"{v:.1%}") if (name == "value" and share) else (lambda v: f"{v:.3g}")
-        ax.text(i, -0.04, fmt(low[name]), ha="center", va="top", fontsize=7, color=NEUTRAL)
-        ax.text(i, 1.04, fmt(high[name]), ha="center", va="bottom", fontsize=7, color=NEUTRAL)
+        fmt = (lambda v: f"{v:.1%}") if (name == "value" and share) else _num
+        for y, value, va in ((-0.04, low[name], "top"), (1.04, high[name], "bottom")):
+            ax.text(i, y, fmt(value), ha="center", va=va, fontsize=7, color=NEUTRAL, zorder=6,
+                    bbox={"fc": "white", "ec": "none", "pad": 0.6})
     names = [results.label(p, unit=False) for p in parameters] + [analysis.label(c.outcome, unit=False)]
     width = 6.2 * 72 / len(columns) - 8
     ax.set_xticks(x, [wrap_text(n, width, fontsize=7.5) for n in names], fontsize=7.5)
@@ -453,7 +481,11 @@ def plot_arm_envelopes(analysis: Analysis, curve: str, *, regions=None, interval
     order = [r for r in names if r in present] + [r for r in present if r not in names]
     regions = list(regions or order)[:4]
     arm_ids = sorted(data["arm"].unique())
-    bands = len(arm_ids) <= 4
+    shown = arm_ids
+    if len(arm_ids) > MAX_ARMS_SHOWN:  # the two most and two least robust arms in colour, the others in grey
+        ranked = list(analysis.robustness["arm"]) if analysis.robustness is not None else arm_ids
+        shown = [a for a in dict.fromkeys([*ranked[:2], *ranked[-2:]]) if a in arm_ids]
+    bands = len(shown) <= 4
     ncols = min(2, len(regions))
     nrows = math.ceil(len(regions) / ncols)
     fig, grid = new_figure(height_in=2.2 * nrows + 0.9, nrows=nrows, ncols=ncols, sharex=True, squeeze=False)
@@ -465,7 +497,16 @@ def plot_arm_envelopes(analysis: Analysis, curve: str, *, regions=None, interval
     handles, legend = [], []
     for ax, region in zip(axes, regions):
         rows = data[data[key] == region]
-        for i, arm in enumerate(arm_ids):
+        for arm in [a for a in arm_ids if a not in shown]:
+            part = rows[rows["arm"] == arm]
+            if len(part):
+                band = _band(part, ["year"], "value", interval)
+                (grey,) = ax.plot(band["year"], band["median"], color=OTHER, lw=0.7, alpha=0.6, zorder=1,
+                                  gid=f"median:{region}:{arm}")
+        if len(shown) < len(arm_ids) and region == regions[0]:
+            handles.append(grey)
+            legend.append(f"the other {len(arm_ids) - len(shown)} arms")
+        for i, arm in enumerate(shown):
             part = rows[rows["arm"] == arm]
             if part.empty:
                 continue
@@ -483,9 +524,12 @@ def plot_arm_envelopes(analysis: Analysis, curve: str, *, regions=None, interval
             percent_axis(ax.yaxis)
     for ax in grid[-1]:
         ax.set_xlabel("Year")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     add_title(fig, f"{what} by lever arm")
     figure_legend(fig, handles, legend)
-    text = (f"{what}{' (%)' if share else ''}, by region: the median of each lever arm's runs"
+    picked = ("" if len(shown) == len(arm_ids) else
+              f" (in colour the {len(shown)} arms most and least robust in the robustness table, in grey the others)")
+    text = (f"{what}{' (%)' if share else ''}, by region: the median of each lever arm's runs{picked}"
             f"{f' and, shaded, their central {interval:.0%}' if bands else ''}"
             f"{'' if len(regions) == len(order) else f' (the first {len(regions)} of {len(order)} regions)'}. "
             f"Arms are run on the same uncertainty draws and seeds. {_source(analysis)}")
