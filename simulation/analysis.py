@@ -79,9 +79,10 @@ class Condition:
         """Return the comparison as a symbol (>= or <=)."""
         return ">=" if self.above else "<="
 
-    def describe(self, label: str | None = None) -> str:
-        """Return the condition in words, e.g. 'US share in 2030 at least 35%'."""
-        return f"{label or self.label or self.outcome} {'at least' if self.above else 'at most'} {self.threshold:g}"
+    def describe(self, label: str | None = None, share: bool = False) -> str:
+        """Return the condition in words, e.g. 'US share in 2030 at least 35.0%' (``share``: in percent)."""
+        value = f"{self.threshold:.1%}" if share else f"{self.threshold:g}"
+        return f"{label or self.label or self.outcome} {'at least' if self.above else 'at most'} {value}"
 
     def met(self, values: np.ndarray) -> np.ndarray:
         """Return which values meet the condition."""
@@ -726,9 +727,9 @@ def format_analysis(analysis: Analysis) -> str:
         c = analysis.condition
         share = is_share(analysis, c.outcome)
         table = analysis.robustness
-        title = (f"Robustness of each lever arm: {c.describe(analysis.label(c.outcome))}" if not math.isnan(c.threshold)
-                 else f"Spread of {analysis.label(c.outcome)} by lever arm")
-        lines.append(f"\n{title}" + (" (threshold shown as a share)" if share and not math.isnan(c.threshold) else ""))
+        title = (f"Robustness of each lever arm: {c.describe(analysis.label(c.outcome), share)}"
+                 if not math.isnan(c.threshold) else f"Spread of {analysis.label(c.outcome)} by lever arm")
+        lines.append(f"\n{title}")
         low = next(col for col in table.columns if col.startswith("p") and col[1:2].isdigit())
         high = [col for col in table.columns if col.startswith("p") and col[1:2].isdigit()][-1]
         for row in table.to_dict("records"):
@@ -742,7 +743,8 @@ def format_analysis(analysis: Analysis) -> str:
         d = analysis.discovery
         stats = d.stats
         labels = {n: analysis.results.label(n) for n in d.limits["parameter"]}
-        lines.append(f"\nScenario discovery (PRIM) of runs with {d.condition.describe(analysis.label(d.condition.outcome))} "
+        lines.append(f"\nScenario discovery (PRIM) of runs with "
+                     f"{d.condition.describe(analysis.label(d.condition.outcome), is_share(analysis, d.condition.outcome))} "
                      f"({d.cases} of {d.runs} runs):")
         lines.append(f"  box at step {stats['step']} of {len(d.trajectory) - 1}: coverage {stats['coverage']:.0%}, "
                      f"density {stats['density']:.0%}, mass {stats['mass']:.0%}")

@@ -245,7 +245,7 @@ def plot_robustness(analysis: Analysis, *, caption: bool = True) -> Figure:
         ax.axvline(c.threshold, color=MEETS, lw=1.1, ls="--", gid="threshold")
     ax.set_yticks(y, [wrap_text(t, 150, fontsize=8) for t in labels])
     if lever_axis:
-        ax.set_ylabel(wrap_text(lever_axis, 72 * (0.32 * len(order) + 1.0), fontsize=9))
+        ax.set_ylabel(wrap_text(lever_axis, 72 * 0.32 * len(order) + 10, fontsize=9))
     what = analysis.label(c.outcome)
     ax.set_xlabel(wrap_text(what + (" (%)" if share else ""), 72 * 6.5 * (2.2 / 4.2 if has_condition else 1) - 90,
                             fontsize=9))
@@ -321,7 +321,7 @@ def plot_prim_trajectory(analysis: Analysis, *, caption: bool = True) -> Figure:
     percent_axis(ax.yaxis)
     ax.set_xlabel("Coverage: share of the runs meeting the condition that fall in the box")
     ax.set_ylabel(wrap_text("Density: share of the box's runs meeting it", 180, fontsize=9))
-    what = d.condition.describe(analysis.label(d.condition.outcome, unit=False))
+    what = d.condition.describe(analysis.label(d.condition.outcome, unit=False), _share(analysis, d.condition.outcome))
     add_title(fig, "Scenario discovery: the peeling trajectory")
     text = (f"Each point is a box on PRIM's peeling trajectory for the runs with {what} ({d.cases} of {d.runs} "
             f"runs, so a density of {d.cases / d.runs:.0%} at the start): peeling trades coverage for density. The "
