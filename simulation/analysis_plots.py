@@ -177,11 +177,18 @@ def plot_morris(analysis: Analysis, outcome: str, *, caption: bool = True) -> Fi
         if arm is not None and len(groups) > 1:
             handles.append(Line2D([], [], ls="", marker="o", color=colour))
             legend.append(_arm_label(analysis, table, arm))
-    first = groups[0][1]
-    for row in first.itertuples():
-        ax.annotate(wrap_text(analysis.results.label(row.parameter, unit=False), 110, fontsize=7.5),
-                    (row.mu_star, row.sigma), xytext=(4, 3), textcoords="offset points", fontsize=7.5, color=NEUTRAL)
-    top = float(np.nanmax([rows_all["mu_star"].max(), rows_all["sigma"].max()])) * 1.1 or 1.0
+    top = float(np.nanmax([(rows_all["mu_star"] + rows_all["mu_star_conf"].fillna(0)).max(),
+                           rows_all["sigma"].max()])) * 1.08 or 1.0
+    placed: list[tuple[str, float, float]] = []
+    for _, rows in groups:  # every point named, once where the arms' points coincide
+        for row in rows.itertuples():
+            if any(n == row.parameter and abs(x - row.mu_star) < 0.03 * top and abs(y - row.sigma) < 0.03 * top
+                   for n, x, y in placed):
+                continue
+            placed.append((row.parameter, row.mu_star, row.sigma))
+            ax.annotate(wrap_text(analysis.results.label(row.parameter, unit=False), 110, fontsize=7.5),
+                        (row.mu_star, row.sigma), xytext=(4, 3), textcoords="offset points", fontsize=7.5,
+                        color=NEUTRAL)
     ax.plot([0, top], [0, top], color=OTHER, lw=0.8, ls=":", gid="diagonal")
     ax.set_xlim(0, top)
     ax.set_ylim(0, top)
