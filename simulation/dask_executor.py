@@ -12,8 +12,9 @@ from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
-from .executors import (CONNECT_TIMEOUT_S, DASK_EXTRA, DASK_WINDOW, MissingExtra, RunOutput, RunTask, _failed,
-                        _one_line, execute_in_worker)
+from .executors import (CONNECT_TIMEOUT_S, DASK_EXTRA, DASK_WINDOW, RunOutput, RunTask, _failed, _one_line,
+                        execute_in_worker)
+from .extras import MissingExtra
 
 __all__ = ["DaskExecutor"]
 

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterator
+import warnings
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from .experiment import (MAX_RUNS, NAME, RESERVED, Experiment, ExperimentError, ExperimentFile, Lever, Uncertainty,
-                         _month_text, _settings, planned_runs)
+from .experiment import (MAX_RUNS, NAME, RESERVED, Experiment, ExperimentError, ExperimentFile, Lever,
+                         RenamedMethodWarning, Uncertainty, _month_text, _settings, planned_runs)
 from .inputs import Problem, check_validation, close_hint, read_mapping
 from .keypaths import PathError, _is_schedule, apply_setting
-from .scenario import ScenarioError, load_scenario, scenario_from_dict
+from .scenario import Scenario, ScenarioError, load_scenario, scenario_from_dict
 
-__all__ = ["load_experiment"]
+__all__ = ["experiment_from", "load_experiment"]
 
 
 EXPERIMENT_FORM = "name:, scenario:, levers:, outcomes:"
@@ -29,9 +30,15 @@ def _read(path: Path) -> dict[str, Any]:
     return data
 
 
-def _translate(data: dict[str, Any], file: str) -> ExperimentFile:
+def _translate(data: dict[str, Any], file: str, path: Path | None = None) -> ExperimentFile:
+    """Return the validated content of an experiment file, or raise ExperimentError in the reader's terms.
+
+    A renamed sampling method is accepted with a warning that points at the file and line that names it.
+    """
     try:
-        return check_validation(ExperimentFile, data, file, ExperimentError)
+        with warnings.catch_warnings(record=True) as renamed:
+            warnings.simplefilter("always", RenamedMethodWarning)
+            definition = check_validation(ExperimentFile, data, file, ExperimentError)
     except ExperimentError as exc:
         problems = []
         for p in exc.problems:
@@ -40,6 +47,14 @@ def _translate(data: dict[str, Any], file: str) -> ExperimentFile:
                 p = Problem(file, p.path, f"the experiment's {key} is set at the top level of the file, not under run:")
             problems.append(p)
         raise ExperimentError(problems, checks_pending=True) from None
+    for warning in renamed:  # said again, pointing at the file and line rather than at the validator
+        if not issubclass(warning.category, RenamedMethodWarning):
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+            continue
+        lines = path.read_text(encoding="utf-8").splitlines() if path is not None else []
+        line = next((i for i, text in enumerate(lines, 1) if re.search(r"\bsobol\b", text, re.IGNORECASE)), 1)
+        warnings.warn_explicit(f"sampling.method: {warning.message}", warning.category, file, line)
+    return definition
 
 
 def load_experiment(path: str | Path) -> Experiment:
@@ -55,7 +70,7 @@ def load_experiment(path: str | Path) -> Experiment:
     path = Path(path)
     file = str(path)
     data = _read(path)
-    definition = _translate(data, file)
+    definition = _translate(data, file, path)
 
     scenario_path = Path(definition.scenario)
     if not scenario_path.is_absolute():
@@ -72,6 +87,81 @@ def load_experiment(path: str | Path) -> Experiment:
             raise ExperimentError([Problem(file, p.path, p.message, p.value, p.has_value) for p in exc.problems]) from None
 
     experiment = Experiment(definition, file, base)
+    problems = list(_check(experiment))
+    if problems:
+        raise ExperimentError(problems)
+    return experiment
+
+
+PYTHON_SOURCE = "sweep() arguments"
+
+
+def _axis(key: str, spec: Any, role: str) -> tuple[str, Any]:
+    """Return (name, definition) of a lever or uncertainty given in Python: a full definition, or a key path
+    mapped to its values (a list) or, for an uncertainty, to its range (a (low, high) tuple)."""
+    if isinstance(spec, Mapping):
+        return key, dict(spec)
+    name = re.sub(r"[^A-Za-z0-9_]+", "_", key.removeprefix("levers.")).strip("_") or key
+    if not name[:1].isalpha():
+        name = f"p_{name}"
+    if role == "uncertainties" and isinstance(spec, tuple) and len(spec) == 2:
+        return name, {"path": key, "range": list(spec)}
+    return name, {"path": key, "values": list(spec) if not isinstance(spec, (str, bytes)) else spec}
+
+
+def experiment_from(
+    base: Scenario,
+    *,
+    levers: Mapping[str, Any] | None = None,
+    uncertainties: Mapping[str, Any] | None = None,
+    outcomes: Mapping[str, Any] | None = None,
+    curves: Mapping[str, Any] | None = None,
+    replicates: int = 1,
+    sampler: str | Mapping[str, Any] = "grid",
+    samples: int | None = None,
+    seed: int = 0,
+    name: str | None = None,
+    description: str = "",
+    run: Mapping[str, Any] | None = None,
+) -> Experiment:
+    """Return an experiment on a scenario in memory, checked exactly as an experiment file is.
+
+    ``levers`` and ``uncertainties`` map names to definitions as in a file (``{"path": ..., "values": [...]}``),
+    or key paths to values: ``{"levers.visa_odds.US.default": [0.35, 0.9]}`` (a lever named
+    ``visa_odds_US_default``), ``{"preferences.default.pay.mean": (1.0, 2.0)}`` (an uncertainty uniform over the
+    range). ``sampler`` is a method name (``samples`` draws) or a ``sampling:`` mapping. Without ``outcomes``,
+    the share of top-tier researchers working in each region at the last January of the run is kept.
+
+    Raises:
+        ExperimentError: every problem, each named by its key path in these arguments.
+    """
+    data: dict[str, Any] = {
+        "name": name or f"{base.name}_sweep", "description": description, "scenario": f"<scenario '{base.name}'>",
+        "seed": seed, "replicates": replicates,
+        "levers": dict(_axis(k, v, "levers") for k, v in (levers or {}).items()),
+        "uncertainties": dict(_axis(k, v, "uncertainties") for k, v in (uncertainties or {}).items()),
+        "sampling": dict(sampler) if isinstance(sampler, Mapping) else
+        {"method": sampler, **({"samples": samples} if samples is not None else {})},
+        "run": dict(run or {}),
+    }
+    if outcomes is None:
+        try:
+            settings = base.with_run(**data["run"]).run
+        except (ScenarioError, TypeError):
+            settings = base.run  # the run settings' own problems are reported below
+        year = settings.end.year - (settings.end.month == 1)  # the last January inside the run
+        outcomes = {f"{r.lower()}_top_tier_share_{year}": {"kind": "share", "region": r, "year": year}
+                    for r in base.region_ids if NAME.match(r)}
+    data["outcomes"] = dict(outcomes)
+    data["curves"] = dict(curves or {})
+    definition = _translate(data, PYTHON_SOURCE)
+    if definition.run.model_dump(exclude_none=True):
+        try:
+            base = base.with_run(**definition.run.model_dump(exclude_none=True))
+        except ScenarioError as exc:
+            raise ExperimentError([Problem(PYTHON_SOURCE, p.path, p.message, p.value, p.has_value)
+                                   for p in exc.problems]) from None
+    experiment = Experiment(definition, PYTHON_SOURCE, base)
     problems = list(_check(experiment))
     if problems:
         raise ExperimentError(problems)
@@ -98,6 +188,13 @@ def _check(experiment: Experiment) -> Iterator[Problem]:
         for name, item in getattr(d, section).items():
             for key, message, value in item.check(base):
                 yield Problem(file, f"{section}.{name}.{key}", message, value, True)
+    if d.analysis.outcome is not None:
+        from .derived import DerivedError, names_in
+
+        try:
+            names_in(d.analysis.outcome, list(d.outcomes))
+        except DerivedError as exc:
+            yield Problem(file, "analysis.outcome", str(exc))
 
     if not d.uncertainties and d.sampling.method != "grid":
         yield Problem(file, "sampling", f"{d.sampling.method} draws uncertainties, and there are none; add "

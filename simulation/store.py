@@ -454,3 +454,12 @@ def read_experiment(directory):
     from .sweep_results import read_experiment as read
 
     return read(directory)
+
+
+def __getattr__(name: str) -> Any:
+    """Reading a sweep back lives in :mod:`simulation.sweep_results`; its names are found here too."""
+    if name in ("ExperimentResults", "format_outcomes_by_arm", "outcomes_by_arm"):
+        from . import sweep_results
+
+        return getattr(sweep_results, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
