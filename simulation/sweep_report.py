@@ -12,7 +12,8 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .report import REPORT_DPI, _document, _e, _figure_html, _sha256
+from .outputs import sha256
+from .report import REPORT_DPI, _document, _e, _figure_html
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from .analysis import Analysis
@@ -229,7 +230,7 @@ def _provenance(analysis: Analysis, folder: str | Path | None) -> str:
                  if (Path(folder) / n).is_file()]
         if files:
             listing = "".join(f"<tr><td><code>{_e(f.name)}</code></td><td>{f.stat().st_size:,}</td>"
-                              f"<td><code>{_sha256(f)}</code></td></tr>" for f in files)
+                              f"<td><code>{sha256(f)}</code></td></tr>" for f in files)
             out.append("<details><summary>Files and their SHA-256 checksums</summary>"
                        '<table><thead><tr><th>File</th><th>Bytes</th><th>SHA-256</th></tr></thead>'
                        f"<tbody>{listing}</tbody></table></details>")

@@ -162,8 +162,32 @@ def read_experiment(directory: str | Path) -> ExperimentResults:
         if outcomes is not None and set(outcomes["run_id"]) == {k for k, r in records.items()
                                                                  if r.get("status") == "done"}:
             return ExperimentResults(outcomes, curves, index, info, complete=complete, **counts)
+        if outcomes is not None and not records and not damaged:
+            # the tables without the run files (copied, or runs/ cleared to save space): the tables are the record
+            return _from_tables(store, plan_rows, parameters, outcomes, curves, info)
     outcomes, curves = tables_from_runs(store, plan_rows, records, info)
     return ExperimentResults(outcomes, curves, index, info, complete=complete, **counts)
+
+
+def _from_tables(store: ExperimentStore, plan_rows: list[dict[str, Any]], parameters: list[str],
+                 outcomes: pd.DataFrame, curves: pd.DataFrame, info: dict[str, Any]) -> ExperimentResults:
+    """Return a sweep read from its consolidated tables and index alone (its run files are gone)."""
+    import pandas as pd
+
+    finished = set(outcomes["run_id"])
+    try:
+        index = pd.read_parquet(store.directory / "index.parquet")
+        status = dict(zip(index["run_id"], index["status"]))
+    except Exception:  # noqa: BLE001 - no readable index: what the outcomes table holds is finished
+        status = {}
+    records = {row["run_id"]: {"status": "done" if row["run_id"] in finished else status.get(row["run_id"], "pending")}
+               for row in plan_rows}
+    records = {k: v for k, v in records.items() if v["status"] != "pending"}
+    failed = sum(1 for r in records.values() if r["status"] == "failed")
+    done = len(finished)
+    counts = {"finished": done, "failed": failed, "missing": len(plan_rows) - done - failed, "damaged": 0}
+    return ExperimentResults(outcomes, curves, index_table(plan_rows, records, parameters), info,
+                             complete=counts["missing"] == 0 and failed == 0, **counts)
 
 
 def _plan_rows(store: ExperimentStore, info: dict[str, Any], records: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
