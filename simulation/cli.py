@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", type=_formats, default=("parquet", "csv"), help="table formats: parquet,csv (default both)")
     p.add_argument("--no-figures", action="store_true", help="write tables only")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no headline table")
+    p.add_argument("--ensemble", type=Path, metavar="FILE",
+                   help="parameter ensemble (e.g. scenarios/base/calibrated.ensemble.parquet): replicate i uses draw i, "
+                        "so intervals show parameter uncertainty as well as replicate noise")
     p.set_defaults(handler=cmd_run)
 
     p = commands.add_parser("validate", help="check scenario files without running them")
@@ -154,7 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("calibrate", help="fit a scenario's parameters to published targets")
     p.add_argument("config", type=Path, help="calibration file, e.g. experiments/calibration/baseline.yaml")
     p.add_argument("--no-recovery", action="store_true", help="skip the recovery check (fit the real targets only)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--no-checks", action="store_true", help="skip the profiles and held-out checks")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="run the simulations on the Dask cluster whose scheduler is "
+                   "at ADDRESS (needs the dask extra); default: local processes")
+    p.add_argument("--quiet", action="store_true", help="print nothing but the summary")
     p.set_defaults(handler=cmd_calibrate)
 
     return parser
@@ -174,7 +180,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = args.out or Path("results") / scenario.name
     if out.exists() and not out.is_dir():
         raise BadInput(f"--out {out}: exists and is not a folder; choose another path")
-    result = run(scenario, progress=not args.quiet)
+    ensemble = None
+    if args.ensemble is not None:
+        from .ensemble import read_ensemble
+
+        try:
+            ensemble = read_ensemble(args.ensemble)
+        except ValueError as exc:
+            raise BadInput(f"--ensemble {exc}") from None
+    result = run(scenario, progress=not args.quiet, ensemble=ensemble)
     result.manifest["scenario_file"] = str(args.scenario)
     result.manifest["command"] = "talentsim " + " ".join(sys.argv[1:])
     written = result.save(out, formats=args.format)
@@ -184,7 +198,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"Scenario '{scenario.name}': {scenario.run.replicates} replicate(s) x {scenario.run.researchers:,} "
               f"researchers, {scenario.run.start:%Y-%m} to {scenario.run.end:%Y-%m} "
-              f"({result.manifest['wall_time_seconds']:.1f} s)\n")
+              f"({result.manifest['wall_time_seconds']:.1f} s)")
+        print(f"Intervals across replicates show {result.manifest['interval']}.\n")
         print(format_headline(result.headline()))
         print(f"\nWrote {len(written)} files to {out}/ (tables, manifest.json"
               f"{', figures' if not args.no_figures else ''})")
@@ -193,21 +208,41 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from .calibrate import load_calibration, run_calibration
+    from .calibrate.abc import require_pyabc
 
     calibration = load_calibration(args.config)  # bad input is reported before any run starts
+    try:
+        require_pyabc()
+    except ImportError as exc:
+        raise BadInput(str(exc)) from None
     cfg = calibration.config
-    print(f"Calibrating {len(cfg.parameters)} parameters of {cfg.scenario} to {len(calibration.targets)} targets "
-          f"({cfg.replicates} replicates x {cfg.researchers:,} researchers per evaluation)")
-    fit = run_calibration(args.config, progress=not args.quiet, recovery=not args.no_recovery,
-                          command="talentsim " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["calibrate"] else "")
-    within = sum(r["within"] for r in fit.table if r["weight"] > 0)
-    fitted = sum(1 for r in fit.table if r["weight"] > 0)
-    print(f"Objective {fit.objective:.3f}; {within} of {fitted} fitted targets within tolerance "
-          f"({fit.evaluations} evaluations, {fit.wall_seconds / 60:.1f} min)")
+    print(f"Calibrating {len(cfg.parameters)} parameters of {cfg.scenario} to {len(calibration.fitted)} fitted targets "
+          f"({len(calibration.targets)} in all; {cfg.replicates} replicate(s) x {cfg.researchers:,} researchers per "
+          "simulation)")
+    client = None
+    if args.scheduler:
+        try:
+            from dask.distributed import Client
+        except ImportError:
+            raise BadInput("--scheduler needs the dask extra: pip install -e \".[dask]\"") from None
+        client = Client(args.scheduler)
+    try:
+        fit = run_calibration(
+            args.config, client=client, recovery=not args.no_recovery, checks=not args.no_checks,
+            command="talentsim " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["calibrate"] else "",
+            log=(lambda _: None) if args.quiet else print,
+        )  # fmt: skip
+    finally:
+        if client is not None:
+            client.close()
+    fitted = [r for r in fit.table if r["weight"] > 0]
+    within = sum(r["within"] for r in fitted)
+    print(f"{within} of {len(fitted)} fitted targets within tolerance (ensemble medians); final ABC threshold "
+          f"{fit.posterior.epsilons[-1]:.3f}; {fit.wall_seconds / 60:.1f} min on {fit.workers} worker(s)")
     for row in fit.table:
-        print(f"  {row['label']:<72} published {row['published']:.3f}  simulated {row['simulated']:.3f} "
+        print(f"  {row['label'][:72]:<72} published {row['published']:.3f}  simulated {row['simulated']:.3f} "
               f"[{row['low']:.3f}, {row['high']:.3f}]")
-    print(f"Wrote {calibration.path(cfg.output)} and {calibration.path(cfg.report)}")
+    print(f"Wrote {calibration.path(cfg.output)}, {calibration.ensemble_path} and {calibration.path(cfg.report)}")
     return EXIT_OK
 
 

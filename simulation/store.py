@@ -158,7 +158,7 @@ class ExperimentStore:
             "talentsim_version": version,
             "runs": len(plan),
             "levers": list(d.levers),
-            "uncertainties": list(d.uncertainties),
+            "uncertainties": experiment.uncertainty_names,
             "outcomes": list(d.outcomes),
             "curves": list(d.curves),
             "columns": experiment.columns(),
