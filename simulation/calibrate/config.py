@@ -137,6 +137,7 @@ class CalibrationConfig(Strict):
     report_replicates: int = Field(10, ge=2, description="Replicates at the point estimate (replicate noise alone).")
     seed: int = Field(1, ge=0)
     end: Month | None = Field(None, description="Month the fit runs end (default: the scenario's end).")
+    report_end: Month | None = Field(None, description="Month the report's ensemble runs end (default: the scenario's end).")
     workers: int | None = Field(None, ge=1, description="Processes (default: all cores).")
     abc: Abc = Field(default_factory=Abc)
     recovery: Recovery | None = Field(default_factory=Recovery)
@@ -218,8 +219,9 @@ def load_calibration(path: str | Path) -> Calibration:
     for name, target in targets.items():
         for key, message, value in target.outcome.check(scenario):
             problems.append(Problem(str(targets_path), f"targets.{name}.outcome.{key}", message, value, True))
+    report_scenario = scenario if config.report_end is None else scenario.with_run(end=f"{config.report_end:%Y-%m}")
     for name, outcome in config.projections.items():
-        for key, message, value in outcome.check(scenario):
+        for key, message, value in outcome.check(report_scenario):
             problems.append(Problem(str(path), f"projections.{name}.{key}", message, value, True))
     if not calibration.fitted:
         problems.append(Problem(str(targets_path), "targets", "no target has a weight above 0: nothing to fit"))

@@ -91,7 +91,8 @@ def calibrate(
             lap("recovery check")
         if checks and cfg.holdouts:
             settings = cfg.recovery.abc if cfg.recovery is not None else cfg.abc
-            fit.holdouts = holdout_checks(calibration, settings, seed=cfg.seed + 3, client=client, workers=workers, log=log)
+            fit.holdouts = holdout_checks(calibration, settings, posterior, seed=cfg.seed + 3, client=client,
+                                          workers=workers, log=log)
             lap("held-out checks")
     return fit
 

@@ -102,15 +102,22 @@ def sensitivity(calibration: Calibration, profile: Mapping[str, dict[str, Any]])
 
 
 def holdout_checks(
-    calibration: Calibration, settings: Abc, *, seed: int, client: Any, workers: int, log: Callable[[str], None]
+    calibration: Calibration, settings: Abc, main: Posterior, *, seed: int, client: Any, workers: int,
+    log: Callable[[str], None],
 ) -> list[dict[str, Any]]:
-    """Fit without each group of held-out targets and report how well the fit predicts them."""
+    """Fit without each group of held-out targets and report how well the fit predicts them.
+
+    A group none of whose targets is fitted is predicted by the main fit's population itself (``main``).
+    """
     observed = {n: t.value for n, t in calibration.targets.items()}
     rows = []
     for group, holdout in calibration.config.holdouts.items():
-        log(f"held-out check '{group}': fitting without {', '.join(holdout.targets)}")
-        posterior = estimate(calibration, observed, _weights(calibration, tuple(holdout.targets)), settings,
-                             seed=seed, client=client, workers=workers, log=log)
+        if any(calibration.targets[name].weight > 0 for name in holdout.targets):
+            log(f"held-out check '{group}': fitting without {', '.join(holdout.targets)}")
+            posterior = estimate(calibration, observed, _weights(calibration, tuple(holdout.targets)), settings,
+                                 seed=seed, client=client, workers=workers, log=log)
+        else:
+            posterior = main
         for name in holdout.targets:
             target = calibration.targets[name]
             low, median, high = posterior.predictive(name)

@@ -155,7 +155,7 @@ class Runner:
         With ``paired``, point ``i`` runs only seed ``i`` (one replicate per ensemble draw).
         """
         cfg = self.calibration.config
-        end = None if full_run else cfg.end
+        end = cfg.report_end if full_run else cfg.end
         specs = _outcome_specs(outcomes)
         tasks, sizes = [], []
         for i, values in enumerate(points):
