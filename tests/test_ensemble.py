@@ -75,6 +75,12 @@ def test_sweep_arms_pair_by_seed_and_draw(tmp_path, ensemble_file):
     scenario = experiment.scenario_for(runs[2])
     assert scenario.preferences.move_cost_region == read_ensemble(ensemble_file).values(1)["move_cost"]
     assert experiment.uncertainty_names == ["draw", "move_cost", "pay"]
+    from simulation import read_experiment, sweep
+
+    sweep(experiment, tmp_path / "out", workers=1, progress=False)
+    outcomes = read_experiment(tmp_path / "out").outcomes
+    assert list(outcomes["draw"]) == list(outcomes["replicate"]) == [0, 1, 2, 0, 1, 2]  # arm by arm
+    assert list(outcomes["move_cost"]) == [0.5, 2.0, 3.5, 0.5, 2.0, 3.5]
     path.write_text(textwrap.dedent(text).replace("replicates: 3", "replicates: 4"))
     with pytest.raises(ExperimentError, match="more replicates than the ensemble has draws"):
         load_experiment(path)
