@@ -33,8 +33,8 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
 __all__ = ["CURVE_COLUMNS", "CURVE_KINDS", "OUTCOME_KINDS", "Curve", "Outcome", "evaluate"]
 
-Tier = Literal["all", "top_tier", "elite"]
-TIER_WORDS = {"all": "all", "top_tier": "top-tier", "elite": "elite"}
+Tier = Literal["all", "top_tier", "elite", "frontier"]
+TIER_WORDS = {"all": "all", "top_tier": "top-tier", "elite": "elite", "frontier": "frontier"}
 YEAR_TOLERANCE = 1e-9
 
 # Columns of the curve table, in order; ``region``/``origin`` are empty where a curve has no such key.
@@ -137,7 +137,7 @@ class ShareOutcome(_AtYear):
 
     kind: Literal["share"]
     region: str = Field(description="Region where the researchers work.")
-    tier: Tier = Field("top_tier", description="all, top_tier or elite.")
+    tier: Tier = Field("top_tier", description="all, top_tier, elite or frontier.")
     origin: str | None = Field(None, description="Count only researchers of this origin (default: all origins).")
     UNIT: ClassVar[str] = "share"
 
@@ -146,7 +146,10 @@ class ShareOutcome(_AtYear):
         return f"Share of {who} researchers working in {self.region}, {_year_text(self.year)}"
 
     def compute(self, result: RunResult) -> float:
+        from .observe import UNPLACED
+
         rows = self.rows(result.stocks)
+        rows = rows[rows["region"] != UNPLACED]  # shares are of researchers with a research post
         if self.origin is not None:
             rows = rows[rows["origin"] == self.origin]
         total = rows["researchers"].sum()
@@ -159,7 +162,7 @@ class RetentionOutcome(_AtYear):
 
     kind: Literal["retention"]
     origin: str = Field(description="Origin region.")
-    tier: Tier = Field("all", description="all, top_tier or elite.")
+    tier: Tier = Field("all", description="all, top_tier, elite or frontier.")
     UNIT: ClassVar[str] = "share"
 
     def default_label(self) -> str:
@@ -178,7 +181,7 @@ class ResearchersOutcome(_AtYear):
 
     kind: Literal["researchers"]
     region: str = Field(description="Region where the researchers work.")
-    tier: Tier = Field("top_tier", description="all, top_tier or elite.")
+    tier: Tier = Field("top_tier", description="all, top_tier, elite or frontier.")
     origin: str | None = Field(None, description="Count only researchers of this origin (default: all origins).")
     UNIT: ClassVar[str] = "researchers"
 
@@ -259,7 +262,7 @@ class AbroadOutcome(_AtYear):
     """Share of a tier's researchers working outside their origin region at a year."""
 
     kind: Literal["abroad_share"]
-    tier: Tier = Field("top_tier", description="all, top_tier or elite.")
+    tier: Tier = Field("top_tier", description="all, top_tier, elite or frontier.")
     UNIT: ClassVar[str] = "share"
 
     def default_label(self) -> str:
@@ -277,7 +280,7 @@ class OriginShareOutcome(_AtYear):
 
     kind: Literal["origin_share"]
     origin: str = Field(description="Origin region.")
-    tier: Tier = Field("top_tier", description="all, top_tier or elite.")
+    tier: Tier = Field("top_tier", description="all, top_tier, elite or frontier.")
     region: str | None = Field(None, description="Only researchers working in this region (default: wherever they work).")
     UNIT: ClassVar[str] = "share"
 
@@ -373,7 +376,7 @@ class MigrationCurve(_Declared):
     """Share of a tier's researchers working in each region, each step (by origin if asked)."""
 
     kind: Literal["migration"]
-    tier: Tier = Field("top_tier", description="all, top_tier or elite.")
+    tier: Tier = Field("top_tier", description="all, top_tier, elite or frontier.")
     by_origin: bool = Field(False, description="One curve per origin (shares within the origin).")
     UNIT: ClassVar[str] = "share"
 
@@ -395,7 +398,7 @@ class RetentionCurve(_Declared):
     """Share of each origin's researchers (of a tier) working in their origin region, each step."""
 
     kind: Literal["retention"]
-    tier: Tier = Field("all", description="all, top_tier or elite.")
+    tier: Tier = Field("all", description="all, top_tier, elite or frontier.")
     UNIT: ClassVar[str] = "share"
 
     def default_label(self) -> str:
@@ -413,7 +416,7 @@ class ResearchersCurve(_Declared):
     """Researchers of a tier working in each region, each step, scaled to real researchers."""
 
     kind: Literal["researchers"]
-    tier: Tier = Field("top_tier", description="all, top_tier or elite.")
+    tier: Tier = Field("top_tier", description="all, top_tier, elite or frontier.")
     UNIT: ClassVar[str] = "researchers"
 
     def default_label(self) -> str:

@@ -94,7 +94,7 @@ def quality_by_origin(population: dict[str, float], top: dict[str, float], elite
     gap = QUALITY_SIGMA / sum(population[o] * unit[o] for o in REGIONS)  # mean sigma = QUALITY_SIGMA
     sigma = {o: gap * unit[o] for o in REGIONS}
     top_threshold = sum(population[o] * sigma[o] * z_top[o] for o in REGIONS)  # mean shift = 0
-    return {o: {"log_mean_shift": round(top_threshold - sigma[o] * z_top[o], 4), "sigma": round(sigma[o], 4)} for o in REGIONS}
+    return {o: {"log_mean": round(top_threshold - sigma[o] * z_top[o], 4), "sigma": round(sigma[o], 4)} for o in REGIONS}
 
 
 def check(population: dict[str, float], quality: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
@@ -102,7 +102,7 @@ def check(population: dict[str, float], quality: dict[str, dict[str, float]]) ->
     norm = NormalDist()
 
     def above(t: float) -> dict[str, float]:
-        return {o: population[o] * (1 - norm.cdf((t - quality[o]["log_mean_shift"]) / quality[o]["sigma"])) for o in REGIONS}
+        return {o: population[o] * (1 - norm.cdf((t - quality[o]["log_mean"]) / quality[o]["sigma"])) for o in REGIONS}
 
     out = {}
     for name, share in (("top tier", 1 - TOP_TIER_QUANTILE), ("elite", 1 - ELITE_QUANTILE)):
@@ -152,7 +152,7 @@ def main() -> None:
         print(f"  {name:<32} " + "  ".join(f"{o} {shares[o]:.3f}" for o in REGIONS))
     print("Quality by origin (ln quality: shift of the mean, sigma):")
     for o in REGIONS:
-        print(f"  {o:<7} shift {quality[o]['log_mean_shift']:+.3f}  sigma {quality[o]['sigma']:.3f}")
+        print(f"  {o:<7} shift {quality[o]['log_mean']:+.3f}  sigma {quality[o]['sigma']:.3f}")
     for name, shares in check(population, quality).items():
         print(f"  check, origin mix of the {name}: " + "  ".join(f"{o} {shares[o]:.3f}" for o in REGIONS))
     print("Graduate origin mix (B8):")
