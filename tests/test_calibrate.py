@@ -162,3 +162,17 @@ def test_derived_inputs_reproduce_the_origin_mix_of_the_top_tier_and_the_elite()
     assert quality["China"]["sigma"] < quality["US"]["sigma"]  # fewer elite than top-tier Chinese: a thinner tail
     for shares in script["graduate_origin_mix"]().values():
         assert sum(shares.values()) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_the_ensemble_can_be_estimated_on_a_dask_cluster(tmp_path):
+    pytest.importorskip("pyabc")
+    distributed = pytest.importorskip("distributed")
+    from simulation.calibrate.abc import estimate
+
+    calibration = load_calibration(write_config(tmp_path))
+    observed = {n: t.value for n, t in calibration.targets.items()}
+    settings = calibration.config.abc.model_copy(update={"population": 4, "generations": 1, "max_simulations": 8})
+    with distributed.Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as client:
+        posterior = estimate(calibration, observed, {"us_2021": 1.0}, settings, seed=1, client=client, log=lambda _: None)
+    assert len(posterior.particles) == 4 and posterior.simulations >= 4
+    assert set(posterior.simulated[0]) == set(calibration.targets)
