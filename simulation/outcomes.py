@@ -348,6 +348,70 @@ class StayRateOutcome(_Declared):
         return float(rows[column].sum() / active) if active > 0 else math.nan
 
 
+EMPLOYER_TIER_COLUMNS = {"all": "headcount", "top_tier": "top_tier_headcount", "elite": "elite_headcount",
+                         "frontier": "frontier_headcount"}
+HIRE_COLUMNS = {"vacancy": "hires_vacancy", "signing_bonus": "hires_bonus", "return_programme": "hires_return"}
+
+
+class _EmployerCheck(_Declared):
+    employer: str = Field(description="Employer id.")
+
+    def check(self, scenario: Scenario) -> Check:
+        yield from super().check(scenario)
+        employers = scenario.employer_ids
+        if self.employer not in employers:
+            yield "employer", f"unknown employer '{self.employer}'{_close(self.employer, employers)}", self.employer
+
+
+class EmployerStaffOutcome(_EmployerCheck):
+    """Researchers of a tier on an employer's staff at a year, scaled to the real researchers they stand for."""
+
+    kind: Literal["employer_staff"]
+    tier: Tier = Field("frontier", description="all, top_tier, elite or frontier.")
+    year: float = Field(description="Year (the state in January of that year).")
+    UNIT: ClassVar[str] = "researchers"
+
+    def check(self, scenario: Scenario) -> Check:
+        yield from super().check(scenario)
+        yield from _check_year(self.year, "year", scenario)
+
+    def default_label(self) -> str:
+        return f"{TIER_WORDS[self.tier].capitalize()} researchers at {self.employer}, {_year_text(self.year)}"
+
+    def compute(self, result: RunResult) -> float:
+        table = result.employers
+        rows = table[(table["employer"] == self.employer) & (table["step"] == _step_at(table, self.year))]
+        return float(rows[EMPLOYER_TIER_COLUMNS[self.tier]].sum() * _scale(result))
+
+
+class EmployerHiresOutcome(_EmployerCheck):
+    """Hires of an employer through one kind of offer over a period, per year, scaled to real researchers."""
+
+    kind: Literal["employer_hires"]
+    offer: Literal["vacancy", "signing_bonus", "return_programme"] = Field(description="Kind of offer.")
+    between: tuple[float, float] = Field(description="[first year, last year]: hires from January of the first to January of the last.")
+    UNIT: ClassVar[str] = "researchers per year"
+
+    def check(self, scenario: Scenario) -> Check:
+        yield from super().check(scenario)
+        first, last = self.between
+        if last <= first:
+            yield "between", "the second year must come after the first", list(self.between)
+        yield from _check_year(first, "between", scenario)
+        yield from _check_year(last, "between", scenario)
+
+    def default_label(self) -> str:
+        first, last = self.between
+        return f"Hires by {self.offer.replace('_', ' ')} at {self.employer} per year, {_year_text(first)}-{_year_text(last)}"
+
+    def compute(self, result: RunResult) -> float:
+        table = result.employers
+        first, last = self.between
+        rows = table[(table["employer"] == self.employer) & (table["year"] > first + YEAR_TOLERANCE)
+                     & (table["year"] <= last + YEAR_TOLERANCE)]
+        return float(rows[HIRE_COLUMNS[self.offer]].sum() * _scale(result) / (last - first))
+
+
 OUTCOME_KINDS: dict[str, type[_Declared]] = {
     "share": ShareOutcome,
     "retention": RetentionOutcome,
@@ -357,12 +421,14 @@ OUTCOME_KINDS: dict[str, type[_Declared]] = {
     "abroad_share": AbroadOutcome,
     "origin_share": OriginShareOutcome,
     "stay_rate": StayRateOutcome,
+    "employer_staff": EmployerStaffOutcome,
+    "employer_hires": EmployerHiresOutcome,
 }
 
 Outcome = Annotated[
     Union[  # noqa: UP007
         ShareOutcome, RetentionOutcome, ResearchersOutcome, NetFlowOutcome, FlowOutcome, AbroadOutcome,
-        OriginShareOutcome, StayRateOutcome,
+        OriginShareOutcome, StayRateOutcome, EmployerStaffOutcome, EmployerHiresOutcome,
     ],
     Field(discriminator="kind"),
 ]
