@@ -234,9 +234,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from .calibrate.abc import require_pyabc
 
     calibration = load_calibration(args.config)  # bad input is reported before any run starts
+    from .extras import MissingExtra
+
     try:
         require_pyabc()
-    except ImportError as exc:
+    except MissingExtra as exc:
         raise BadInput(str(exc)) from None
     cfg = calibration.config
     print(f"Calibrating {len(cfg.parameters)} parameters of {cfg.scenario} to {len(calibration.fitted)} fitted targets "

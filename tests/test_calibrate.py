@@ -176,3 +176,12 @@ def test_the_ensemble_can_be_estimated_on_a_dask_cluster(tmp_path):
         posterior = estimate(calibration, observed, {"us_2021": 1.0}, settings, seed=1, client=client, log=lambda _: None)
     assert len(posterior.particles) == 4 and posterior.simulations >= 4
     assert set(posterior.simulated[0]) == set(calibration.targets)
+
+
+def test_without_pyabc_calibrate_says_which_extra_to_install(tmp_path, monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pyabc", None)  # import pyabc now raises ImportError
+    assert main(["calibrate", str(write_config(tmp_path))]) == 2
+    err = capsys.readouterr().err
+    assert "talentsim[calibrate]" in err and "Traceback" not in err

@@ -31,14 +31,10 @@ __all__ = ["Posterior", "estimate", "require_pyabc"]
 
 
 def require_pyabc() -> Any:
-    """Return the pyabc module, or raise ImportError saying how to install it."""
-    try:
-        import pyabc
-    except ImportError as exc:
-        raise ImportError(
-            "calibration needs pyabc, an optional extra: pip install -e \".[calibrate]\" (or pip install pyabc)"
-        ) from exc
-    return pyabc
+    """Return the pyabc module, or raise MissingExtra saying how to install it."""
+    from ..extras import require
+
+    return require("pyabc", "calibrate", "calibration (ABC-SMC)")
 
 
 @dataclass
