@@ -71,8 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar and no headline table")
     p.set_defaults(handler=cmd_run)
 
-    p = commands.add_parser("validate", help="check scenario files without running them")
+    p = commands.add_parser("validate", help="check scenario files without running them; list what each changes",
+                            description="Check scenario files without running them, and list every lever (and "
+                            "setting) each one changes, from when, from what value to what value: against the "
+                            "scenario it extends, or against --against.")
     p.add_argument("scenarios", type=Path, nargs="+", help="scenario YAML file(s)")
+    p.add_argument("--against", type=Path, metavar="SCENARIO",
+                   help="list changes against this scenario file (default: the file each one extends)")
     p.set_defaults(handler=cmd_validate)
 
     p = commands.add_parser("schema", help="print the scenario reference (every key, type, range and default)")
@@ -212,6 +217,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from .changes import describe_changes, run_changes_record
     from .scenario import ScenarioError, load_scenario
 
     failed = 0
@@ -227,6 +233,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
             f"ok: {path}: scenario '{scenario.name}', {len(scenario.regions)} regions, {len(scenario.employers)} "
             f"employers, {run.start:%Y-%m} to {run.end:%Y-%m} in {run.steps} steps of {run.step_months} months"
         )
+        try:
+            record = run_changes_record(scenario, path, args.against)
+        except ScenarioError as exc:
+            failed += 1
+            _print_problems(exc)
+            continue
+        if record is not None:
+            print(describe_changes(record["changes"], record["reference"]))
     return EXIT_BAD_INPUT if failed else EXIT_OK
 
 
