@@ -22,6 +22,7 @@ __all__ = ["Change", "change_lines", "changes_between", "describe_changes", "ext
 
 DEFAULT_KEY = "default"  # a visa-odds or climate row's value for origins not listed
 SKIPPED = ("name", "description", "extends")  # words about a scenario, not settings of it
+RUN_OPTIONS = ("seed", "researchers", "replicates")  # how a scenario is run (command-line options), not what it is
 
 
 @dataclass(frozen=True)
@@ -371,6 +372,8 @@ def changes_between(reference: Scenario, scenario: Scenario) -> list[Change]:
         if key in SKIPPED or key == "levers":
             continue
         for path, old, new in _setting_differences(a.get(key), b.get(key), (key,)):
+            if path[0] == "run" and path[-1] in RUN_OPTIONS:
+                continue
             out.append(Change(".".join(path), _setting_label(path, region, employer), _plain(old), _plain(new),
                               None, None, False))
     return out

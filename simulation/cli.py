@@ -166,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from .changes import run_changes_record
     from .plots import plot_migration_curves, plot_retention_curves, save_figure
     from .results import format_headline
     from .runner import run
@@ -181,6 +182,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise BadInput(f"--out {out}: exists and is not a folder; choose another path")
     result = run(scenario, progress=not args.quiet)
     result.manifest["scenario_file"] = str(args.scenario)
+    result.manifest["changes"] = run_changes_record(scenario, args.scenario)
     result.manifest["command"] = "talentsim " + " ".join(sys.argv[1:])
     written = result.save(out, formats=args.format)
     if not args.no_figures:

@@ -76,7 +76,7 @@ def statistic_note(replicates: int, interval: float = INTERVAL, *, what: str = "
     return text
 
 
-def replicate_keys(manifest: dict, columns: Sequence[str] = ()) -> list[str]:
+def replicate_keys(manifest: dict, columns: Sequence[str] | None = None) -> list[str]:
     """Return the keys that identify a replicate across runs, from the manifest's replicate records.
 
     Each record holds its number (``replicate``) and what determines its draws (``seed``; a calibration ensemble's
@@ -90,4 +90,4 @@ def replicate_keys(manifest: dict, columns: Sequence[str] = ()) -> list[str]:
             if key != "replicate" and key not in keys:
                 keys.append(key)
     keys = keys or ["seed"]
-    return [k for k in keys if not columns or k in columns]
+    return [k for k in keys if columns is None or k in set(columns)]
