@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -453,7 +454,7 @@ def run_changes_record(scenario: Scenario, path: str | Path | None,
         if reference is not None:
             from .scenario import _read_yaml
 
-            file = str(Path(path).parent / _read_yaml(Path(path))["extends"])
+            file = os.path.normpath(Path(path).parent / _read_yaml(Path(path))["extends"])
     else:
         reference = None
     if reference is None:

@@ -23,8 +23,8 @@ from matplotlib.lines import Line2D
 from .observe import COLUMNS
 from .results import RunResult, load_results, migration_curve
 from .summary import INTERVAL, MIN_REPLICATES_FOR_INTERVAL, replicate_band, replicate_keys, statistic_note
-from .style import NEUTRAL, add_caption, add_title, body, figure_legend, new_figure, percent_axis, region_colours
-from .style import scenario_linestyles, styled
+from .style import NEUTRAL, add_caption, add_title, body, display_name, figure_legend, label_line_ends, new_figure
+from .style import percent_axis, region_styles, scenario_linestyles, styled, year_axis
 
 __all__ = [
     "CompareError",
@@ -308,9 +308,13 @@ def compare_table(results: Sequence[RunResult], at: Sequence[float] | None = Non
 
 def key_findings(table: pd.DataFrame) -> pd.DataFrame:
     """Return the rows of :func:`compare_table` whose change from the baseline has an interval that excludes
-    zero (changes larger than the spread between replicates), largest first: shares by percentage points, then
-    counts by size."""
-    rows = table[table["diff_low"].notna() & ((table["diff_low"] > 0) | (table["diff_high"] < 0))].copy()
+    zero at the precision shown (changes larger than the spread between replicates), largest first: shares by
+    percentage points, then counts by size."""
+    # Zero must lie outside the interval at the precision shown (0.1 pp; one researcher), so that no finding
+    # reads "+0.0 pp" at one end.
+    tolerance = np.where(table["indicator"].map(is_share), 0.0005, 0.5)
+    rows = table[table["diff_low"].notna() & ((table["diff_low"] >= tolerance) | (table["diff_high"] <= -tolerance))]
+    rows = rows.copy()
     rows["_share"] = ~rows["indicator"].map(is_share)
     rows["_size"] = -rows["diff_median"].abs()
     return rows.sort_values(["_share", "_size"]).drop(columns=["_share", "_size"]).reset_index(drop=True)
@@ -344,7 +348,7 @@ def format_value(indicator: str, value: float) -> str:
         return "–"
     if is_share(indicator):
         return f"{value:.1%}"
-    return f"{value:,.0f}"
+    return f"{value:,.0f}".replace("-", "−")
 
 
 def format_difference(indicator: str, value: float) -> str:
@@ -397,7 +401,7 @@ def format_compare_table(table: pd.DataFrame, names: dict[str, str] | None = Non
         lines.append("")
     unpaired = [s for s, how in table.attrs.get("pairings", {}).items() if not how.paired]
     for (indicator, year), group in table.groupby(["indicator", "year"], sort=False):
-        unit = "" if is_share(indicator) else f" ({indicator_unit(indicator)})"
+        unit = "" if is_share(indicator) else f" ({REPRESENTED})"
         lines.append(f"{indicator}{unit}, {year:g}")
         header = f"  {'':<16}" + "".join(f"{s[:width - 2]:>{width}}" for s in scenarios)
         header += "".join(f"{('change ' + s + (' UNPAIRED' if s in unpaired else ''))[:width + 4]:>{width + 6}}"
@@ -431,16 +435,7 @@ def format_compare_table(table: pd.DataFrame, names: dict[str, str] | None = Non
 
 
 def _curve_band(curves: pd.DataFrame, keys: list[str], column: str, interval: float) -> pd.DataFrame:
-    low, high = (1 - interval) / 2, 1 - (1 - interval) / 2
-    grouped = curves.groupby(keys, observed=True, sort=True)[column]
-    out = grouped.median().rename("median").reset_index()
-    out["low"] = grouped.quantile(low).to_numpy()
-    out["high"] = grouped.quantile(high).to_numpy()
-    return out
-
-
-def _with_seed(curves: pd.DataFrame, stocks: pd.DataFrame) -> pd.DataFrame:
-    return curves.assign(seed=curves["replicate"].map(_seeds(stocks)))
+    return replicate_band(curves, keys, column, interval)
 
 
 def _region_axes(regions: list[str], height_per_row: float = 1.8):
@@ -459,113 +454,162 @@ def _region_axes(regions: list[str], height_per_row: float = 1.8):
     return fig, axes
 
 
-def _scenario_note(results: Sequence[RunResult], labels: Sequence[str], interval: float) -> str:
-    parts = [f"'{label}' ({r.stocks['replicate'].nunique()} replicates x {r.scenario.run.researchers:,} model "
-             f"researchers)" for label, r in zip(labels, results)]
-    reps = max(r.stocks["replicate"].nunique() for r in results)
-    band = (f"Lines: medians of replicates; bands: central {interval:.0%} of replicates. " if reps > 1
-            else "One replicate each: no band. ")
-    return f"{band}Scenarios: {'; '.join(parts)}."
+def _scenario_note(results: Sequence[RunResult], labels: Sequence[str]) -> str:
+    parts = [f"{display_name(label)} ({label}): {r.stocks['replicate'].nunique()} replicates × "
+             f"{r.scenario.run.researchers:,} model researchers" for label, r in zip(labels, results)]
+    return f"Scenarios: {'; '.join(parts)}."
+
+
+def _policy_years(results: Sequence[RunResult]) -> list[float]:
+    """Return the dates at which any compared scenario's levers start to differ from the baseline's."""
+    from .changes import changes_between
+    from .plots import change_years
+
+    years: set[float] = set()
+    for result in results[1:]:
+        years.update(change_years([c.to_dict() for c in changes_between(results[0].scenario, result.scenario)]))
+    return sorted(years)
+
+
+def _marks(ax, results: Sequence[RunResult], label: bool = True) -> str:
+    from .plots import _period_marks
+
+    return _period_marks(ax, results[0], policies=_policy_years(results), label=label)
 
 
 @styled
 def plot_compare_curves(results: Sequence[RunResult], *, tier: str = "top_tier", interval: float = INTERVAL,
                         caption: bool = True) -> Figure:
-    """Return the migration curves of several scenarios on shared axes: each region in its colour, each scenario
-    in its line style (the baseline, first, solid), bands the central ``interval`` of replicates."""
+    """Return the migration curves of several scenarios on shared axes: each region in its colour and marker
+    (named at its line's end), each scenario in its line style (the baseline, first, solid), bands the central
+    ``interval`` of replicates; policy changes marked, the fitted period shaded."""
+    from .plots import _names, _places
+
     _check_comparable(results)
     labels = scenario_labels(results)
-    regions = results[0].scenario.region_ids
-    names = {k: r.name for k, r in results[0].scenario.regions.items()}
-    colours = region_colours(regions)
-    styles = scenario_linestyles(labels)
-    fig, ax = new_figure(height_in=3.6)
-    for label, result in zip(labels, results):
-        band = _curve_band(migration_curve(result.stocks, tier), ["region", "year"], "share", interval)
-        for region in regions:
+    names = _names(results[0])
+    curves = [migration_curve(result.stocks, tier) for result in results]
+    places = _places(results[0], pd.concat(curves))
+    styles = region_styles(places)
+    lines = scenario_linestyles(labels)
+    fig, ax = new_figure(height_in=3.8)
+    ends = {}
+    for label, result, curve in zip(labels, results, curves):
+        band = _curve_band(curve, ["region", "year"], "share", interval)
+        for region in places:
             rows = band[band.region == region]
-            ax.plot(rows.year, rows["median"], color=colours[region], ls=styles[label],
+            if rows.empty:
+                continue
+            ax.plot(rows.year, rows["median"], color=styles[region]["color"], ls=lines[label],
                     lw=1.9 if label == labels[0] else 1.6, gid=f"median:{label}:{region}",
+                    marker=styles[region]["marker"], markevery=max(1, len(rows) // 8), ms=3.4,
+                    mfc="white" if label == labels[0] else styles[region]["color"], mew=1.0,
                     zorder=3 if label == labels[0] else 4)
-            if (rows["high"] > rows["low"]).any():
-                ax.fill_between(rows.year, rows["low"], rows["high"], color=colours[region],
+            if rows["low"].notna().any() and (rows["high"] > rows["low"]).any():
+                ax.fill_between(rows.year, rows["low"], rows["high"], color=styles[region]["color"],
                                 alpha=0.16 if label == labels[0] else 0.10, lw=0, gid=f"band:{label}:{region}")
+            ends.setdefault(region, []).append((float(rows.year.iloc[-1]), float(rows["median"].iloc[-1])))
     percent_axis(ax.yaxis)
     ax.set_ylim(0, None)
     ax.set_xlabel(COLUMNS["year"].label)
-    tier_label = {"top_tier": "top-tier", "elite": "elite", "all": "all"}.get(tier, tier)
+    tier_label = tier.replace("_", "-")
     ax.set_ylabel(f"Share of {tier_label} researchers (%)")
-    handles = [Line2D([], [], color=colours[r], lw=1.9) for r in regions]
-    handles += [Line2D([], [], color=NEUTRAL, ls=styles[label], lw=1.7) for label in labels]
-    legend_labels = [names[r] for r in regions]
-    legend_labels += [label if i or label == "baseline" else f"{label} (baseline)" for i, label in enumerate(labels)]
-    add_title(fig, f"Where {tier_label} AI researchers work: {' vs '.join(labels)}")
+    marks = _marks(ax, results)
+    # Each region is named at the end of its baseline line (the solid one).
+    label_line_ends(ax, [(points[0][0], points[0][1], names.get(r, r), styles[r]["color"])
+                         for r, points in ends.items()])
+    handles = [Line2D([], [], color=styles[r]["color"], marker=styles[r]["marker"], mfc="white", lw=1.9)
+               for r in places]
+    handles += [Line2D([], [], color=NEUTRAL, ls=lines[label], lw=1.7) for label in labels]
+    legend_labels = [names.get(r, r) for r in places]
+    legend_labels += [display_name(label) + (" (baseline)" if i == 0 and label != "baseline" else "")
+                      for i, label in enumerate(labels)]
+    add_title(fig, f"Where {tier_label} AI researchers work: {' vs '.join(display_name(x) for x in labels)}")
     figure_legend(fig, handles, legend_labels)
-    text = (f"Share of {tier_label} researchers working in each region (colour) under each scenario (line style). "
-            f"{_scenario_note(results, labels, interval)}")
+    reps = min(int(r.stocks["replicate"].nunique()) for r in results)
+    text = (f"Share of {tier_label} researchers working in each region (colour and marker) under each scenario "
+            f"(line style). {marks}{statistic_note(reps, interval).replace('interval in brackets (or the band)', 'band')} "
+            f"{_scenario_note(results, labels)}")
     add_caption(fig, text, draw=caption)
     return fig
 
 
-def curve_differences(results: Sequence[RunResult], *, tier: str = "top_tier") -> tuple[pd.DataFrame, dict]:
+def curve_differences(results: Sequence[RunResult], *, tier: str = "top_tier",
+                      unpaired: bool = False) -> tuple[pd.DataFrame, dict]:
     """Return each scenario's difference from the baseline (the first) in the share of ``tier`` researchers
-    working in each region, per replicate (pair) and year, and whether each is paired by seed.
+    working in each region, per replicate pair and year, and whether each is paired (see :func:`pairing`).
 
-    Columns: scenario, region, year, seed, difference (a share difference; x100 for percentage points).
+    Columns: scenario, region, year, the replicate identity (seed, ...), difference (a share difference; x100
+    for percentage points).
     """
     _check_comparable(results)
     labels = scenario_labels(results)
-    base = _with_seed(migration_curve(results[0].stocks, tier), results[0].stocks)
+    base = migration_curve(results[0].stocks, tier).merge(_identity(results[0]), on="replicate")
     parts, paired = [], {}
     for label, result in zip(labels[1:], results[1:]):
-        other = _with_seed(migration_curve(result.stocks, tier), result.stocks)
-        diff, paired[label] = differences(base, other, ["region", "year"], "share")
+        how = pairing(results[0], result, unpaired=unpaired)
+        other = migration_curve(result.stocks, tier).merge(_identity(result), on="replicate")
+        diff, paired[label] = differences(base, other, ["region", "year"], "share", pair_on=list(how.keys),
+                                          paired=how.paired)
         parts.append(diff.assign(scenario=label))
-    columns = ["scenario", "region", "year", "seed", "difference"]
-    table = pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
-    return table, paired
+    if not parts:
+        return pd.DataFrame(columns=["scenario", "region", "year", "seed", "difference"]), paired
+    table = pd.concat(parts, ignore_index=True)
+    identity = [c for c in table.columns if c not in ("scenario", "region", "year", "difference")]
+    return table[["scenario", "region", "year", *identity, "difference"]], paired
 
 
 @styled
 def plot_compare_difference(results: Sequence[RunResult], *, tier: str = "top_tier", interval: float = INTERVAL,
-                            caption: bool = True) -> Figure:
+                            caption: bool = True, unpaired: bool = False) -> Figure:
     """Return each scenario's difference from the baseline (the first result) in the share of ``tier``
-    researchers working in each region, in percentage points, with the replicate band of the difference."""
+    researchers working in each region, in percentage points: the median of paired differences and the range of
+    the central ``interval`` of them. Unpaired comparisons (``unpaired``) say so in the title and caption."""
+    from .plots import _names
+
     if len(results) < 2:
         raise CompareError("a difference needs a baseline and at least one other scenario")
     labels = scenario_labels(results)
     regions = results[0].scenario.region_ids
-    names = {k: r.name for k, r in results[0].scenario.regions.items()}
-    colours = region_colours(regions)
-    styles = scenario_linestyles(labels)
-    table, paired = curve_differences(results, tier=tier)
+    names = _names(results[0])
+    styles = region_styles(regions)
+    lines = scenario_linestyles(labels)
+    table, paired = curve_differences(results, tier=tier, unpaired=unpaired)
     table = table.assign(pp=table["difference"] * 100)
     band = _curve_band(table, ["scenario", "region", "year"], "pp", interval)
     fig, axes = _region_axes(regions)
-    limit = float(np.nanmax(np.abs(band[["low", "high"]].to_numpy()))) if len(band) else 1.0
-    for ax, region in zip(axes.flat, regions):
+    values = band[["median", "low", "high"]].to_numpy(dtype=float)
+    limit = float(np.nanmax(np.abs(values))) if len(band) and np.isfinite(values).any() else 1.0
+    marks = ""
+    first, last = float(table["year"].min()), float(table["year"].max())
+    for i, (ax, region) in enumerate(zip(axes.flat, regions)):
         ax.axhline(0, color=NEUTRAL, lw=0.8)
         for label in labels[1:]:
             rows = band[(band.scenario == label) & (band.region == region)]
-            ax.plot(rows.year, rows["median"], color=colours[region], ls=styles[label], lw=1.7,
+            ax.plot(rows.year, rows["median"], color=styles[region]["color"], ls=lines[label], lw=1.7,
                     gid=f"difference:{label}:{region}")
-            if (rows["high"] > rows["low"]).any():
-                ax.fill_between(rows.year, rows["low"], rows["high"], color=colours[region], alpha=0.18, lw=0,
-                                gid=f"band:{label}:{region}")
-        ax.set_title(names[region], loc="left", color=colours[region] if region != "RoW" else NEUTRAL)
+            if rows["low"].notna().any() and (rows["high"] > rows["low"]).any():
+                ax.fill_between(rows.year, rows["low"], rows["high"], color=styles[region]["color"], alpha=0.18,
+                                lw=0, gid=f"band:{label}:{region}")
+        ax.set_title(names.get(region, region), loc="left")
         ax.set_ylim(-1.1 * max(limit, 0.5), 1.1 * max(limit, 0.5))
-    tier_label = {"top_tier": "top-tier", "elite": "elite", "all": "all"}.get(tier, tier)
+        marks = _marks(ax, results, label=i == 0)
+        year_axis(ax, first, last)
+    tier_label = tier.replace("_", "-")
     body(fig).supylabel(f"Change in share of {tier_label} researchers\n(percentage points)", fontsize=9)
-    handles = [Line2D([], [], color=NEUTRAL, ls=styles[label], lw=1.7) for label in labels[1:]]
-    add_title(fig, f"Change from '{labels[0]}' in where {tier_label} researchers work")
-    figure_legend(fig, handles, [f"{label} minus {labels[0]}" for label in labels[1:]])
-    how = ("paired by replicate seed (common random numbers)" if all(paired.values())
-           else "over all pairs of replicates (the runs do not share seeds)")
-    reps = max(r.stocks["replicate"].nunique() for r in results)
-    text = (f"Difference from the baseline '{labels[0]}' in the share of {tier_label} researchers working in each "
-            f"region, in percentage points; " + (f"lines: median difference, bands: central {interval:.0%} of "
-                                                 f"replicate differences, {how}. " if reps > 1 else
-                                                 "one replicate each: no band. ")
-            + _scenario_note(results, labels, interval).split(". ", 1)[-1])
+    handles = [Line2D([], [], color=NEUTRAL, ls=lines[label], lw=1.7) for label in labels[1:]]
+    all_paired = all(paired.values())
+    title = f"Change from {display_name(labels[0])} in where {tier_label} researchers work"
+    add_title(fig, title + ("" if all_paired else " (UNPAIRED)"))
+    figure_legend(fig, handles, [f"{display_name(label)} minus {display_name(labels[0])}"
+                                 + ("" if paired[label] else " (UNPAIRED)") for label in labels[1:]])
+    reps = min(int(r.stocks["replicate"].nunique()) for r in results)
+    how = ("Lines: median of paired differences (each replicate minus the baseline replicate with the same seed); "
+           if all_paired else "UNPAIRED: the runs share no seeds, so lines are medians of differences over every "
+           "pair of replicates and bands include the noise between replicates; ")
+    band_text = (f"bands: {interval:.0%} of the differences fall inside. " if reps >= MIN_REPLICATES_FOR_INTERVAL
+                 else "a single replicate: no band. ")
+    text = (f"Difference from the baseline {display_name(labels[0])} in the share of {tier_label} researchers "
+            f"working in each region, in percentage points. {how}{band_text}{marks}{_scenario_note(results, labels)}")
     add_caption(fig, text, draw=caption)
     return fig

@@ -29,6 +29,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
 from .observe import COLUMNS, ENTRY, EXIT
+from .outputs import atomic_write
 from .results import RunResult, migration_curve, retention_curve
 from .style import (
     COLUMN_WIDTH_IN,
@@ -1142,7 +1143,8 @@ def save_figure(fig: Figure, path: str | Path, formats: Sequence[str] = ("png",)
                 close: bool = True) -> list[Path]:
     """Write ``fig`` as each of ``formats`` (png at print resolution, svg, pdf) next to ``path``; return the paths.
 
-    Files carry no creation date, so the same figure gives the same bytes.
+    Files carry no creation date, so the same figure gives the same bytes; each is written atomically with the
+    permissions of any file the user creates (:func:`~simulation.outputs.atomic_write`).
     """
     unknown = [f for f in formats if f not in FIGURE_FORMATS]
     if unknown:
@@ -1154,7 +1156,8 @@ def save_figure(fig: Figure, path: str | Path, formats: Sequence[str] = ("png",)
     with plt.rc_context(SAVE_RC):
         for fmt in formats:
             target = path.with_suffix(f".{fmt}")
-            fig.savefig(target, dpi=dpi, bbox_inches="tight", pad_inches=0.05, metadata=metadata[fmt])
+            atomic_write(target, lambda tmp, f=fmt: fig.savefig(tmp, format=f, dpi=dpi, bbox_inches="tight",
+                                                                 pad_inches=0.05, metadata=metadata[f]))
             written.append(target)
     if close:
         plt.close(fig)
