@@ -657,7 +657,7 @@ def plot_flows(result: RunResult, *, period: tuple[float, float] | None = None, 
     bars.axvline(0, color=NEUTRAL, lw=0.8)
     bars.set_yticks(y, [names.get(r, r) for r in net_regions], fontsize=7.5)
     bars.invert_yaxis()
-    bars.set_xlabel(f"Net inflow from other regions\n({REPRESENTED_UNIT} per year)")
+    bars.set_xlabel(f"Net inflow from other regions\n({REPRESENTED_UNIT}\nper year)")
     bars.set_title("Brain gain (+) or drain (−)", loc="left")
     bars.grid(axis="y", visible=False)
     bars.xaxis.set_major_formatter(FuncFormatter(lambda v, _: _human(v) if v else "0"))
@@ -692,7 +692,7 @@ def plot_flows(result: RunResult, *, period: tuple[float, float] | None = None, 
     flows_ax.grid(axis="x", visible=False)
 
     period_text = f"{_month_words(start)} to {_month_words(end)}"
-    add_title(fig, f"Moves of researchers between regions, {period_text}: {display_name(result.scenario.name)}")
+    add_title(fig, f"Moves between regions, {period_text}: {display_name(result.scenario.name)}")
     handles, labels = flows_ax.get_legend_handles_labels()
     figure_legend(fig, handles, labels)
     default = period is None and start > first + 1e-9
