@@ -87,11 +87,6 @@ def _previous_month(text: str) -> str:
 # Values in words, with units
 
 
-def _number(value: float, decimals: int = 2) -> str:
-    text = f"{value:,.{decimals}f}"
-    return text.rstrip("0").rstrip(".") if "." in text and decimals > 2 else text
-
-
 def _usd(value: float) -> str:
     return f"${value:,.0f}"
 

@@ -609,7 +609,7 @@ def plot_compare_difference(results: Sequence[RunResult], *, tier: str = "top_ti
            "pair of replicates and bands include the noise between replicates; ")
     band_text = (f"bands: {interval:.0%} of the differences fall inside. " if reps >= MIN_REPLICATES_FOR_INTERVAL
                  else "a single replicate: no band. ")
-    text = (f"Difference from the baseline {display_name(labels[0])} in the share of {tier_label} researchers "
+    text = (f"Difference from {display_name(labels[0])} (the baseline) in the share of {tier_label} researchers "
             f"working in each region, in percentage points. {how}{band_text}{marks}{_scenario_note(results, labels)}")
     add_caption(fig, text, draw=caption)
     return fig

@@ -25,7 +25,6 @@ import yaml
 from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
 from .observe import COLUMNS, ENTRY, EXIT

@@ -25,7 +25,6 @@ from .compare import (
     comparison_note,
     compare_table,
     default_years,
-    finding_text,
     format_difference,
     format_value,
     indicator_summary,

@@ -149,3 +149,17 @@ def test_every_shipped_scenario_changes_what_its_description_says_it_changes():
         changes = changes_between(extended_scenario(path), load_scenario(path))
         assert changes and all(c.lever for c in changes), path.name
         assert all(c.start and c.start >= "2025-01" for c in changes), path.name
+
+
+def test_the_readme_shows_what_validate_prints(capsys):
+    readme = (SCENARIOS.parent / "README.md").read_text(encoding="utf-8")
+    shown = readme.split("$ talentsim validate scenarios/decoupling.yaml\n", 1)[1].split("\n```", 1)[0]
+    import os
+
+    here = os.getcwd()
+    os.chdir(SCENARIOS.parent)  # the README's paths are relative to the repository root
+    try:
+        assert main(["validate", "scenarios/decoupling.yaml"]) == 0
+    finally:
+        os.chdir(here)
+    assert capsys.readouterr().out.strip() == shown.strip()
