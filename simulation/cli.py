@@ -204,7 +204,7 @@ def cmd_run(args: argparse.Namespace) -> int:
               f"researchers, {scenario.run.start:%Y-%m} to {scenario.run.end:%Y-%m} "
               f"({result.manifest['wall_time_seconds']:.1f} s)\n")
         record = result.manifest.get("changes")
-        if record is not None:
+        if record is not None and any(c["lever"] for c in record["changes"]):
             print(describe_changes(record["changes"], record["reference"], settings=False) + "\n")
         names = {k: r.name for k, r in scenario.regions.items()}
         print(format_headline(result.headline(), names=names))

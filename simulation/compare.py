@@ -528,7 +528,7 @@ def plot_compare_curves(results: Sequence[RunResult], *, tier: str = "top_tier",
     figure_legend(fig, handles, legend_labels)
     reps = min(int(r.stocks["replicate"].nunique()) for r in results)
     text = (f"Share of {tier_label} researchers working in each region (colour and marker) under each scenario "
-            f"(line style). {marks}{statistic_note(reps, interval).replace('interval in brackets (or the band)', 'band')} "
+            f"(line style). {marks}{statistic_note(reps, interval, shown='the band')} "
             f"{_scenario_note(results, labels)}")
     add_caption(fig, text, draw=caption)
     return fig

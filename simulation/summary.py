@@ -55,18 +55,19 @@ def interval_text(interval: float = INTERVAL) -> str:
 
 
 def statistic_note(replicates: int, interval: float = INTERVAL, *, what: str = "replicates",
-                   paired: bool | None = None) -> str:
+                   paired: bool | None = None, shown: str = "the interval in brackets") -> str:
     """Return the sentence that says which statistic and interval an output shows.
 
     ``paired`` (for differences from a baseline): True for differences paired replicate by replicate, False for
-    differences over every pair of replicates of two runs that share none.
+    differences over every pair of replicates of two runs that share none. ``shown`` names where the interval is
+    drawn (a figure says "the band").
     """
     if replicates < MIN_REPLICATES_FOR_INTERVAL:
         text = f"Value of a single replicate: no interval (an interval needs at least {MIN_REPLICATES_FOR_INTERVAL} " \
                "replicates; run more with --replicates)."
     else:
-        text = (f"Median of {replicates} {what}; {interval:.0%} of {what} fall within the interval in brackets "
-                "(or the band): it shows the spread between replicates, not a confidence interval for the median.")
+        text = (f"Median of {replicates} {what}; {interval:.0%} of {what} fall within {shown}: it shows the "
+                "spread between replicates, not a confidence interval for the median.")
     if paired is True:
         text += (" Differences are the median of paired differences: each replicate of a scenario minus the "
                  "baseline replicate with the same seed (common random numbers).")

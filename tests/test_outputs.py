@@ -61,8 +61,8 @@ def test_headline_is_the_replicate_median_with_the_90_percent_range(small):
     assert row["median"] == pytest.approx(us.median())
     assert row["low"] == pytest.approx(us.quantile(0.05)) and row["high"] == pytest.approx(us.quantile(0.95))
     assert "mean" not in table.columns  # one statistic: the median
-    assert (table["statistic"] == "Median of 4 replicates; 90% of replicates fall within the interval in brackets "
-            "(or the band): it shows the spread between replicates, not a confidence interval for the median.").all()
+    assert (table["statistic"] == "Median of 4 replicates; 90% of replicates fall within the interval in brackets"
+            ": it shows the spread between replicates, not a confidence interval for the median.").all()
     text = format_headline(table)
     assert f"{row['median']:.1%} [{row['low']:.1%}, {row['high']:.1%}]" in text and "Median of 4 replicates" in text
 
