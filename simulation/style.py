@@ -62,6 +62,7 @@ FIXED = {
     "UK": "#56B4E9",
     "Canada": "#CC79A7",
     "India": "#E69F00",
+    "unplaced": "#A0A0A0",  # researchers without a research post: a neutral grey, not a region's colour
 }
 NEUTRAL = "#222222"  # totals, published reference points, the baseline in comparisons
 MUTED_TEXT = "#555555"
@@ -129,6 +130,7 @@ FIXED_STYLES = {
     "UK": ((0, (3, 1, 1, 1, 1, 1)), "v"),
     "Canada": ((0, (8, 2)), "P"),
     "India": ((0, (2, 2)), "X"),
+    "unplaced": ((0, (1, 2)), "x"),
 }
 SPARE_STYLES = (("-", "h"), ((0, (5, 2)), "*"), ((0, (1, 1.5)), "p"), ((0, (6, 1.5, 1, 1.5)), "<"),
                 ((0, (3, 1, 1, 1)), ">"), ((0, (8, 2)), "d"))
