@@ -195,18 +195,21 @@ LEVER_WORDS: dict[str, _LeverWords] = {
         lambda k, r, e: f"State funding in {r(k[0])}", 0.0, _usd_m),
     "state_funding_usd_m_per_year.employer": _LeverWords(
         lambda k, r, e: f"State funding of {e(k[0])}", 0.0, _usd_m),
-    "capacity_growth_per_year.region": _LeverWords(
-        lambda k, r, e: f"Extra growth of positions in {r(k[0])}", 0.0, _signed_percent),
-    "capacity_growth_per_year.employer": _LeverWords(
-        lambda k, r, e: f"Extra growth of positions at {e(k[0])}", 0.0, _signed_percent),
-    "return_programme": _LeverWords(lambda k, r, e: f"{r(k[0])} return programme", None, _record),
-    "signing_bonus": _LeverWords(lambda k, r, e: f"Signing bonuses of {e(k[0])}", None, _record),
+    "return_programme": _LeverWords(
+        lambda k, r, e: f"{r(k[0])} return programme" + (f" '{k[1]}'" if len(k) > 1 else ""), None, _record),
+    "signing_bonus": _LeverWords(
+        lambda k, r, e: f"Signing bonuses of {e(k[0])}" + (f" ('{k[1]}')" if len(k) > 1 else ""), None, _record),
+    "talent_visa_odds": _LeverWords(
+        lambda k, r, e: f"{r(k[0])} talent-visa odds (targeted offers) for {_origin_words(k[1], r)}", 1.0,
+        _probability, True),
+    "research_funding_index": _LeverWords(
+        lambda k, r, e: f"Public research funding in {r(k[0])} (index, start = 1)", 1.0, _ratio),
     "compute_access": _LeverWords(
         lambda k, r, e: f"Compute access in {r(k[0])} (multiplier on compute per researcher)", 1.0, _ratio),
     "investment_index": _LeverWords(
         lambda k, r, e: f"Private AI investment in {r(k[0])} (index, 2019 = 1)", 1.0, _ratio),
     "pipeline.entry_rate_per_year": _LeverWords(
-        lambda k, r, e: "New PhD graduates entering research a year (share of researchers)", 0.08, _percent),
+        lambda k, r, e: "New PhD graduates entering research a year (share of researchers)", 0.0, _percent),
     "pipeline.origin_mix": _LeverWords(lambda k, r, e: "Origin mix of new PhD graduates", None, _shares),
     "pipeline.quality_shift": _LeverWords(
         lambda k, r, e: f"Quality of new graduates trained in {r(k[0])} (shift of ln quality)", 0.0,
