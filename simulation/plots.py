@@ -25,7 +25,7 @@ import yaml
 from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from .observe import COLUMNS, ENTRY, EXIT
 from .outputs import atomic_write
@@ -636,6 +636,8 @@ def plot_flows(result: RunResult, *, period: tuple[float, float] | None = None, 
     bar = fig.colorbar(image, ax=ax, location="right", shrink=0.9, pad=0.02, aspect=25)
     bar.set_label(f"Moves per year ({REPRESENTED_UNIT})", fontsize=7.5)
     bar.ax.tick_params(labelsize=7)
+    bar.locator = MaxNLocator(4)  # the square-root scale crowds default ticks at the top
+    bar.update_ticks()
     bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _human(v) if v else "0"))
     bar.ax.set_gid("colour_bar")
 

@@ -25,6 +25,7 @@ from simulation.compare import (
     plot_compare_difference,
     scenario_labels,
 )
+from simulation.observe import TIERS
 from simulation.results import migration_curve
 from simulation.style import caption_of, region_colours, title_of
 
@@ -112,8 +113,8 @@ def test_scenario_labels_tell_repeated_names_apart(results):
 
 def test_indicators_hold_every_replicate_and_shares_sum_to_one(results):
     values = indicators(results[0], [2020, 2027])
-    assert set(values["indicator"]) == {"top-tier share", "elite share", "home retention (top-tier)",
-                                        "net inflow per year"}
+    tiers = {f"{t.replace('_', '-')} share" for t in TIERS if t != "all"}  # every tier the results declare
+    assert set(values["indicator"]) == tiers | {"home retention (top-tier)", "net inflow per year"}
     shares = values[values.indicator == "top-tier share"]
     assert shares.groupby(["year", "replicate"])["value"].sum().to_numpy() == pytest.approx(1.0)
     net = values[values.indicator == "net inflow per year"]

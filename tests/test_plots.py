@@ -610,20 +610,17 @@ def test_plot_command_draws_sweep_figures(swept, tmp_path, capsys):
     assert "unknown outcome" in capsys.readouterr().err
 
 
-def test_places_beyond_the_regions_appear_with_their_own_style(result):
-    """Categories the results declare besides regions (researchers without a research post) are drawn and named
-    like regions, with their own colour, marker and dash, without any change to the figure code."""
-    import copy
+def test_places_beyond_the_regions_get_a_name_and_their_own_style(result):
+    """Categories the results declare besides regions (researchers without a research post) are placed after the
+    regions, named in words and drawn with their own colour, marker and dash, with no change to the figure code."""
+    from simulation.observe import UNPLACED
+    from simulation.plots import _names, _places
+    from simulation.style import region_styles
 
-    from simulation.style import UNPLACED, region_styles
-
-    extra = copy.copy(result)
-    stocks = result.stocks
-    moved = stocks[(stocks.region == "RoW")].assign(region=UNPLACED, researchers=lambda d: d.researchers // 4)
-    extra.stocks = pd.concat([stocks, moved], ignore_index=True)
-    fig = plot_migration_curves(extra)
-    lines = by_gid(fig, "median:")
-    assert UNPLACED in lines and "No research post" in legend_texts(fig)
-    styles = region_styles([*result.scenario.region_ids, UNPLACED])
+    table = pd.DataFrame({"region": [*result.scenario.region_ids, UNPLACED]})
+    places = _places(result, table)
+    assert places == [*result.scenario.region_ids, UNPLACED]
+    assert _names(result)[UNPLACED] == "No research post"
+    styles = region_styles(places)
     assert len({(str(s["ls"]), s["marker"]) for s in styles.values()}) == len(styles)
-    assert lines[UNPLACED].get_marker() == styles[UNPLACED]["marker"]
+    assert len({s["color"] for s in styles.values()}) == len(styles)
