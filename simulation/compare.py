@@ -22,7 +22,8 @@ from matplotlib.lines import Line2D
 
 from .observe import COLUMNS
 from .results import RunResult, load_results, migration_curve
-from .summary import INTERVAL, MIN_REPLICATES_FOR_INTERVAL, replicate_band, replicate_keys, statistic_note
+from .summary import COUNT_PRECISION, INTERVAL, MIN_REPLICATES_FOR_INTERVAL, SHARE_PRECISION, excludes_zero
+from .summary import replicate_band, replicate_keys, statistic_note
 from .style import NEUTRAL, add_caption, add_title, body, display_name, figure_legend, label_line_ends, new_figure
 from .style import percent_axis, region_styles, scenario_linestyles, styled, year_axis
 
@@ -310,11 +311,8 @@ def key_findings(table: pd.DataFrame) -> pd.DataFrame:
     """Return the rows of :func:`compare_table` whose change from the baseline has an interval that excludes
     zero at the precision shown (changes larger than the spread between replicates), largest first: shares by
     percentage points, then counts by size."""
-    # Zero must lie outside the interval at the precision shown (0.1 pp; one researcher), so that no finding
-    # reads "+0.0 pp" at one end.
-    tolerance = np.where(table["indicator"].map(is_share), 0.0005, 0.5)
-    rows = table[table["diff_low"].notna() & ((table["diff_low"] >= tolerance) | (table["diff_high"] <= -tolerance))]
-    rows = rows.copy()
+    precision = np.where(table["indicator"].map(is_share), SHARE_PRECISION, COUNT_PRECISION)
+    rows = table[excludes_zero(table["diff_low"], table["diff_high"], precision)].copy()
     rows["_share"] = ~rows["indicator"].map(is_share)
     rows["_size"] = -rows["diff_median"].abs()
     return rows.sort_values(["_share", "_size"]).drop(columns=["_share", "_size"]).reset_index(drop=True)

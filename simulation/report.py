@@ -38,7 +38,7 @@ from .compare import (
 from .outputs import write_text
 from .results import RunResult
 from .style import display_name
-from .summary import INTERVAL, MIN_REPLICATES_FOR_INTERVAL, replicate_band, statistic_note
+from .summary import INTERVAL, MIN_REPLICATES_FOR_INTERVAL, excludes_zero, replicate_band, statistic_note
 
 __all__ = ["comparison_report_html", "report_html", "report_years", "write_comparison_report", "write_report"]
 
@@ -248,8 +248,7 @@ def run_findings(result: RunResult, interval: float = INTERVAL) -> pd.DataFrame:
                       on=["indicator", "place"])
     band = band.merge(end[["indicator", "place", "median"]].rename(columns={"median": "last"}),
                       on=["indicator", "place"])
-    tolerance = 0.0005  # shares: zero lies outside the interval at the precision shown (0.1 pp)
-    found = band[band["low"].notna() & ((band["low"] >= tolerance) | (band["high"] <= -tolerance))].copy()
+    found = band[excludes_zero(band["low"], band["high"])].copy()  # shares only: to the 0.1 pp shown
     found["_size"] = -found["median"].abs()
     return found.sort_values("_size").drop(columns="_size").reset_index(drop=True)
 

@@ -19,6 +19,7 @@ import pandas as pd
 __all__ = [
     "INTERVAL",
     "MIN_REPLICATES_FOR_INTERVAL",
+    "excludes_zero",
     "interval_text",
     "replicate_band",
     "replicate_keys",
@@ -47,6 +48,17 @@ def replicate_band(values: pd.DataFrame, keys: Sequence[str], column: str, inter
     out["high"] = np.where(enough, grouped.quantile(high_q).to_numpy(), np.nan)
     out["replicates"] = count
     return out
+
+
+SHARE_PRECISION = 0.0005  # half of the 0.1 percentage point that shares and their changes are shown to
+COUNT_PRECISION = 0.5  # half a researcher
+
+
+def excludes_zero(low, high, precision=SHARE_PRECISION):
+    """Return where an interval [low, high] excludes zero at the precision it is shown to (so that no key finding
+    reads "+0.0 pp" at one end); an empty interval (one replicate) excludes nothing. Works elementwise."""
+    low, high = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
+    return np.isfinite(low) & ((low >= precision) | (high <= -np.asarray(precision)))
 
 
 def interval_text(interval: float = INTERVAL) -> str:

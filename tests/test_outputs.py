@@ -166,3 +166,20 @@ def test_every_output_honours_the_umask(saved, tmp_path, monkeypatch):
 
 def _scenario_of(saved: Path) -> str:
     return json.loads((saved / "manifest.json").read_text())["scenario_file"]
+
+
+def test_the_replicate_band_is_the_median_and_central_90_percent_and_empty_for_one_replicate():
+    from simulation.summary import excludes_zero, replicate_band
+
+    rng = np.random.default_rng(0)
+    values = pd.DataFrame({"k": ["a"] * 20 + ["b"], "v": [*rng.normal(size=20), 3.0]})
+    band = replicate_band(values, ["k"], "v").set_index("k")
+    a = values.loc[values.k == "a", "v"]
+    assert band.loc["a", "median"] == pytest.approx(a.median())
+    assert band.loc["a", "low"] == pytest.approx(np.quantile(a, 0.05))
+    assert band.loc["a", "high"] == pytest.approx(np.quantile(a, 0.95))
+    assert band.loc["b", "median"] == 3.0 and np.isnan(band.loc["b", "low"]) and np.isnan(band.loc["b", "high"])
+    assert list(band["replicates"]) == [20, 1]
+    # zero outside the interval at the precision shown: [0.0004, 0.01] reads "+0.0 pp" at its low end
+    assert list(excludes_zero([0.001, 0.0004, -0.02, np.nan], [0.01, 0.01, -0.001, np.nan])) == [
+        True, False, True, False]
