@@ -389,8 +389,8 @@ def _plot_experiment(args: argparse.Namespace, folder: Path) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     import re
 
-    from .compare import (CompareError, compare_table, format_compare_table, load_many, plot_compare_curves,
-                          plot_compare_difference, scenario_labels)
+    from .compare import (CompareError, compare_table, csv_table, format_compare_table, load_many,
+                          plot_compare_curves, plot_compare_difference, scenario_labels)
     from .outputs import atomic_write
     from .plots import save_figure
 
@@ -406,7 +406,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise BadInput(f"--out {out}: exists and is not a folder; choose another path")
     out.mkdir(parents=True, exist_ok=True)
-    written = [atomic_write(out / "compare.csv", lambda tmp: table.to_csv(tmp, index=False))]
+    written = [atomic_write(out / "compare.csv", lambda tmp: csv_table(table).to_csv(tmp, index=False))]
     if "xlsx" in args.format:
         from .spreadsheet import write_comparison_xlsx
 

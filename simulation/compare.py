@@ -32,6 +32,7 @@ __all__ = [
     "Pairing",
     "UnpairedError",
     "compare_table",
+    "csv_table",
     "differences",
     "format_compare_table",
     "indicator_summary",
@@ -374,6 +375,20 @@ def comparison_note(table: pd.DataFrame, interval: float = INTERVAL) -> str:
              f"changes are in percentage points (pp). Net inflows are in {REPRESENTED} (model counts scaled to the "
              "real researchers the population stands for) per year.")
     return text
+
+
+def csv_table(table: pd.DataFrame, interval: float = INTERVAL) -> pd.DataFrame:
+    """Return :func:`compare_table` as written to compare.csv: with a ``statistic`` column that says, on every row,
+    what the numbers are (a CSV has no place for a note)."""
+    reps = table["replicates"].astype(int)
+    text = [
+        (f"median of {n} replicates; low, high: {interval:.0%} of replicates fall in [low, high]" if n >= 2
+         else "value of a single replicate: no interval")
+        + ("" if pd.isna(paired) else "; change: median of paired differences from the baseline (same seeds)"
+           if paired else "; change: UNPAIRED, over every pair of replicates (no shared seeds)")
+        for n, paired in zip(reps, table["paired"])
+    ]
+    return table.assign(statistic=text)
 
 
 def format_compare_table(table: pd.DataFrame, names: dict[str, str] | None = None, *,

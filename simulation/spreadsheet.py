@@ -244,7 +244,7 @@ def write_comparison_xlsx(results: Sequence, table: pd.DataFrame, path: str | Pa
     """Write a comparison (key findings and the full indicator table, :func:`~simulation.compare.compare_table`)
     to one .xlsx workbook with a Notes sheet first; return the path."""
     from .changes import change_lines, changes_between
-    from .compare import comparison_note, key_findings, scenario_labels, with_baseline_medians
+    from .compare import comparison_note, csv_table, key_findings, scenario_labels, with_baseline_medians
     from .style import display_name
 
     labels = scenario_labels(results)
@@ -262,7 +262,7 @@ def write_comparison_xlsx(results: Sequence, table: pd.DataFrame, path: str | Pa
     notes += [
         ("Statistic, interval and pairing", None),
         ("", comparison_note(table)),
-        *_column_rows({"comparison": table}, {
+        *_column_rows({"comparison": csv_table(table)}, {
             "indicator": ("Indicator", "", "What the row measures."),
             "unit": ("Unit", "", "share (a fraction: 0.42 = 42%), or researchers represented per year."),
             "place": ("Place", "", "Region (or origin, for retention) the row is about."),
@@ -278,11 +278,12 @@ def write_comparison_xlsx(results: Sequence, table: pd.DataFrame, path: str | Pa
             "pairs": ("Pairs", "", "Replicate pairs behind the change."),
             "paired": ("Paired", "", "TRUE: paired by seed; FALSE: UNPAIRED (every replicate against every other)."),
             "baseline_median": ("Baseline median", "", "The baseline's median, for reading the change."),
+            "statistic": ("Statistic", "", "What the row's numbers are, in words."),
         }),
         *_provenance_rows(results[0]),
     ]
     book.notes(notes, f"talentsim comparison: {' vs '.join(display_name(label) for label in labels)}")
     full = with_baseline_medians(table)
     book.table("key findings", key_findings(full))
-    book.table("comparison", table)
+    book.table("comparison", csv_table(table))
     return book.save()

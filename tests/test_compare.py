@@ -235,6 +235,8 @@ def test_compare_command_writes_figures_and_the_indicator_table(folders, tmp_pat
     assert sorted(table["year"].unique()) == [2026, 2027]
     assert set(table["unit"]) == {"share", "researchers represented per year"}
     assert table.loc[table.scenario == "visa_cut", "paired"].all()
+    assert table["statistic"].str.startswith("median of 3 replicates; low, high: 90% of replicates").all()
+    assert table.loc[table.scenario == "visa_cut", "statistic"].str.contains("median of paired differences").all()
     printed = capsys.readouterr().out
     assert "top-tier share, 2026" in printed and "visa_cut" in printed
     # what changed comes first, then the key findings, then the full table and what the numbers are
@@ -338,4 +340,5 @@ def test_compare_command_refuses_unpaired_runs_unless_asked(folders, other_seed,
     assert main(["compare", str(folders[0]), str(folder), "--out", str(tmp_path / "b"), "--format", "png",
                  "--unpaired"]) == 0
     assert "UNPAIRED" in capsys.readouterr().out
-    assert not pd.read_csv(tmp_path / "b" / "compare.csv").query("scenario == 'visa_cut'")["paired"].any()
+    rows = pd.read_csv(tmp_path / "b" / "compare.csv").query("scenario == 'visa_cut'")
+    assert not rows["paired"].any() and rows["statistic"].str.contains("UNPAIRED").all()
