@@ -68,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--researchers", type=_whole_number, help="researchers at the start (default: run.researchers)")
     p.add_argument("--format", type=_formats, default=("parquet", "csv"),
                    help="table formats: parquet,csv,xlsx (default parquet,csv); xlsx writes every table to one "
-                   "workbook, results.xlsx, with a notes sheet")
+                   "workbook, results.xlsx, with a notes sheet (Parquet is written too when xlsx is the only format, "
+                   "so that plot, compare and report can read the folder)")
     p.add_argument("--no-figures", action="store_true", help="write tables only")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no headline table")
     p.set_defaults(handler=cmd_run)

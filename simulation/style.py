@@ -207,7 +207,9 @@ def label_line_ends(ax, ends: Sequence[tuple[float, float, str, str]], *, fontsi
         return
     x0, x1 = ax.get_xlim()
     last = max(e[0] for e in ends)
-    first_x = min(line.get_xdata()[0] for line in ax.get_lines() if len(line.get_xdata())) if ax.get_lines() else x0
+    starts = [float(np.asarray(line.get_xdata(), dtype=float).min()) for line in ax.get_lines()
+              if len(line.get_xdata())]
+    first_x = min(starts) if starts else x0
     ax.set_xlim(x0, max(x1, last) + room * (max(x1, last) - x0))
     year_axis(ax, float(first_x), float(last))
     y0, y1 = ax.get_ylim()
