@@ -81,12 +81,13 @@ def test_report_holds_description_indicators_figures_and_provenance(report, fold
     assert "Resolved scenario" in text and "visa_odds" in text
 
 
-def test_report_says_what_changed_and_what_is_found_before_the_tables(folder, tmp_path):
+def test_report_says_what_changed_and_what_is_found_before_the_tables(folder, report, tmp_path):
     from simulation import load_results
     from simulation.changes import changes_between
 
     result = load_results(folder)
-    assert "does not record what" in report_html(result)  # run from a Scenario object: nothing to compare with
+    # run from a Scenario object, not a file: the manifest names no scenario to compare with, and the report says so
+    assert "does not record what" in report.read_text(encoding="utf-8")
     scenario = tmp_path / "cut.yaml"
     scenario.write_text("name: cut\nextends: " + (SCENARIOS / "baseline.yaml").as_posix() + "\n"
                         "levers:\n  compute_access:\n    China:\n      - {from: 2024-01, value: 0.2}\n")
