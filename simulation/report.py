@@ -524,8 +524,8 @@ def comparison_report_html(results: Sequence[RunResult], *, at: Sequence[float] 
                          for label, r, folder in zip(labels, results, folders))
     title = " vs ".join(display_name(label) for label in labels)
     header = (f"<h1>{_e(title)}</h1>\n<p class=\"description\">Comparison of "
-              f"{len(results) - 1} scenario{'s' if len(results) > 2 else ''} with the baseline "
-              f"{_e(display_name(labels[0]))} at {_e(', '.join(_year_text(y) for y in at))}.</p>")
+              f"{len(results) - 1} scenario{'s' if len(results) > 2 else ''} with {_e(display_name(labels[0]))} "
+              f"(the baseline) at {_e(', '.join(_year_text(y) for y in at))}.</p>")
     sections = [
         ("changes", "What each scenario changes", "\n".join(changes)),
         ("findings", "Key findings and limitations", summary),
