@@ -130,18 +130,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="do not print the indicator table")
     p.set_defaults(handler=cmd_compare)
 
-    p = commands.add_parser("report", help="write a self-contained HTML report of a run's results",
+    p = commands.add_parser("report", help="write a self-contained HTML report of a run's or a sweep's results",
                             description="Write one HTML file (figures embedded, no server or network needed) with "
                             "the scenario's description, headline indicators, figures with captions and sources, "
-                            "and the run's provenance.")
-    p.add_argument("results", type=Path, help="results folder (the --out of 'talentsim run')")
+                            "and the run's provenance. Given the results folder of 'talentsim sweep', the sweep "
+                            "report: the question, the design, the robustness of each policy, sensitivity indices, "
+                            "scenario discovery and their figures, and provenance ('talentsim analyze' options).")
+    p.add_argument("results", type=Path, help="results folder (the --out of 'talentsim run' or 'talentsim sweep')")
     p.add_argument("-o", "--output", type=Path, help="HTML file to write (default: RESULTS/report.html)")
     p.add_argument("--at", type=_years, help="years of the indicator table (default: start, 2025, 2030, end)")
     p.add_argument("--tier", default="top_tier", help="tier of the migration and retention curves, e.g. top_tier, "
                    "elite or all (default top_tier; any tier the results hold)")
     p.add_argument("--period", type=_period, help="years of the flow figure, e.g. 2025:2030 (default: from the "
                    "first policy change to the end of the run)")
+    _analysis_options(p, "sweeps: ")
     p.set_defaults(handler=cmd_report)
+
+    p = commands.add_parser(
+        "analyze", help="analyse a sweep: sensitivity indices, robustness per policy, scenario discovery",
+        description="Read the results folder of 'talentsim sweep' (finished or not) and write, as Parquet tables "
+        "and figures: Sobol indices (saltelli design) or Morris screening (morris design) of every outcome; the "
+        "share of each outcome's variance due to each lever and to seeds; for an outcome and a threshold, the "
+        "robustness of every lever arm (share of runs meeting it, median and 90%% range, regret against the best "
+        "arm of the same draw) and the PRIM box of the runs meeting it; parallel coordinates and curves by arm. "
+        "Defaults for the outcome and threshold come from the experiment file's analysis: section.",
+        epilog="Example: talentsim analyze results/visa_policy_lhs --outcome us_top_tier_share_2030 --above 0.35",
+    )
+    p.add_argument("results", type=Path, help="results folder (the --out of 'talentsim sweep')")
+    _analysis_options(p, "")
+    p.add_argument("--outcomes", type=_names_list, help="outcomes of the sensitivity analysis, comma-separated "
+                   "(default: every outcome)")
+    p.add_argument("--out", type=Path, help="folder for the tables and figures (default: RESULTS/analysis)")
+    p.add_argument("--format", type=_figure_formats, default=("png",), help="figure formats: png,svg,pdf (default png)")
+    p.add_argument("--dpi", type=_positive_int, default=300, help="PNG resolution in dots per inch (default 300)")
+    p.add_argument("--quiet", action="store_true", help="do not print the results")
+    p.set_defaults(handler=cmd_analyze)
 
     p = commands.add_parser(
         "sweep", help="run an experiment: policy levers x uncertainties x replicates, on local cores or a Dask cluster",
@@ -442,12 +465,66 @@ def _check_tier(tier: str, result) -> None:
         raise BadInput(f"--tier {tier}: the results hold the tiers {', '.join(tiers)}; choose one of them")
 
 
+def _analysis_options(p: argparse.ArgumentParser, prefix: str) -> None:
+    p.add_argument("--outcome", help=f"{prefix}outcome of the robustness table and scenario discovery: a name, or "
+                   "arithmetic of names in quotes, e.g. 'china_share_2030 - us_share_2030' (default: the experiment "
+                   "file's analysis.outcome, or the first outcome)")
+    threshold = p.add_mutually_exclusive_group()
+    threshold.add_argument("--above", type=float, metavar="X", help=f"{prefix}a run meets the threshold when the "
+                           "outcome is at least X (higher is better); shares are fractions, e.g. 0.35")
+    threshold.add_argument("--below", type=float, metavar="X", help=f"{prefix}a run meets the threshold when the "
+                           "outcome is at most X (lower is better)")
+    p.add_argument("--label", help=f"{prefix}label of the outcome in tables and figures")
+    p.add_argument("--sensitivity", choices=("auto", "sobol", "morris", "none"), default="auto",
+                   help=f"{prefix}sensitivity analysis (default auto: what the design supports)")
+    p.add_argument("--density", type=float, help=f"{prefix}PRIM: choose the box of largest coverage with at least "
+                   "this density (default 0.8, or the experiment file's analysis.density)")
+    p.add_argument("--box", type=_whole_number, metavar="STEP", help=f"{prefix}PRIM: choose this step of the "
+                   "peeling trajectory instead")
+
+
+def _analysis(args: argparse.Namespace, folder: Path):
+    from .analysis import AnalysisError, analyze
+    from .extras import MissingExtra
+    from .store import read_experiment
+
+    results = read_experiment(folder)
+    try:
+        return analyze(results, outcomes=getattr(args, "outcomes", None), outcome=args.outcome, above=args.above,
+                       below=args.below, label=args.label, sensitivity=args.sensitivity, density=args.density,
+                       step=args.box)
+    except (AnalysisError, MissingExtra) as exc:
+        raise BadInput(str(exc)) from None
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    folder = args.results
+    if not folder.is_dir():
+        raise BadInput(f"{folder}: {'not a folder' if folder.exists() else 'no such folder'}; give the --out folder "
+                       "of 'talentsim sweep'")
+    if not (folder / "experiment.json").exists():
+        what = "holds one run ('talentsim run')" if (folder / "manifest.json").exists() else "holds no sweep"
+        raise BadInput(f"{folder}: {what}; analyze reads the results folder of 'talentsim sweep' (with experiment.json)")
+    analysis = _analysis(args, folder)
+    out = args.out or folder / "analysis"
+    if out.exists() and not out.is_dir():
+        raise BadInput(f"--out {out}: exists and is not a folder; choose another path")
+    written = analysis.save(out, args.format, dpi=args.dpi)
+    if not args.quiet:
+        print(analysis.summary())
+        print()
+    print(f"Wrote {len(written)} files to {out}/: " + ", ".join(p.name for p in written))
+    return EXIT_OK
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from .compare import CompareError
     from .report import write_report
     from .results import load_results
 
     folder = _results_folder(args.results)
+    if not (folder / "manifest.json").exists() and (folder / "experiment.json").exists():
+        return _report_sweep(args, folder)
     result = load_results(folder)
     _check_period(args.period, result)
     _check_tier(args.tier, result)
@@ -458,6 +535,21 @@ def cmd_report(args: argparse.Namespace) -> int:
         path = write_report(result, output, years=args.at, tier=args.tier, period=args.period, folder=folder)
     except CompareError as exc:
         raise BadInput(f"--at: {exc}") from None
+    print(f"Wrote {path} ({path.stat().st_size / 1e6:.1f} MB, self-contained: open it in any browser)")
+    return EXIT_OK
+
+
+def _report_sweep(args: argparse.Namespace, folder: Path) -> int:
+    from .sweep_report import write_sweep_report
+
+    for option in ("at", "period"):
+        if getattr(args, option) is not None:
+            raise BadInput(f"--{option} applies to the report of a run; {folder} holds a sweep")
+    analysis = _analysis(args, folder)
+    output = args.output or folder / "report.html"
+    if output.exists() and output.is_dir():
+        raise BadInput(f"--output {output}: is a folder; give the HTML file to write, e.g. {output}/report.html")
+    path = write_sweep_report(analysis, output, folder=folder)
     print(f"Wrote {path} ({path.stat().st_size / 1e6:.1f} MB, self-contained: open it in any browser)")
     return EXIT_OK
 
