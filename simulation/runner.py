@@ -111,6 +111,10 @@ def run(
         "packages": {name: _version(name) for name in ("numpy", "pandas", "mesa", "pydantic")},
         "scenario": scenario.to_dict(),
     }
+    if source is not None:
+        from .changes import run_changes_record
+
+        manifest["changes"] = run_changes_record(scenario, source)
     tables = {name: pd.concat(frames, ignore_index=True) for name, frames in parts.items()}
     return RunResult(scenario=scenario, manifest=manifest, **tables)
 

@@ -261,7 +261,7 @@ def test_frontier_shares_agree_between_a_plain_large_run_and_the_weighted_defaul
     short = baseline.with_run(end="2021-01")
     plain_scenario = short.model_copy(update={"population": short.population.model_copy(
         update={"tail_sampling": short.population.tail_sampling.model_copy(update={"share": 0.0})})})
-    plain = run(plain_scenario.with_run(researchers=300_000), seed=1).migration_curve("frontier")
+    plain = run(plain_scenario.with_run(researchers=300_000, replicates=1), seed=1).migration_curve("frontier")
     weighted = run(short.with_run(researchers=20_000, replicates=6), seed=2).migration_curve("frontier")
     last = plain.step.max()
     p = plain[plain.step == last].set_index("region").share
