@@ -43,7 +43,7 @@ def _seed(text: str) -> int:
 
 
 def _formats(text: str) -> tuple[str, ...]:
-    allowed = ("parquet", "csv")
+    allowed = ("parquet", "csv", "xlsx")
     formats = tuple(dict.fromkeys(f.strip().lower() for f in text.split(",") if f.strip()))
     bad = [f for f in formats if f not in allowed]
     if bad or not formats:
@@ -67,13 +67,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_seed, help="root seed (default: run.seed of the scenario)")
     p.add_argument("--replicates", type=_positive_int, help="replicates (default: run.replicates)")
     p.add_argument("--researchers", type=_whole_number, help="researchers at the start (default: run.researchers)")
-    p.add_argument("--format", type=_formats, default=("parquet", "csv"), help="table formats: parquet,csv (default both)")
+    p.add_argument("--format", type=_formats, default=("parquet", "csv"),
+                   help="table formats: parquet,csv,xlsx (default parquet,csv); xlsx writes every table to one "
+                   "workbook, results.xlsx, with a notes sheet (Parquet is written too when xlsx is the only format, "
+                   "so that plot, compare and report can read the folder)")
     p.add_argument("--no-figures", action="store_true", help="write tables only")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no headline table")
+    p.add_argument("--ensemble", type=Path, metavar="FILE",
+                   help="parameter ensemble (e.g. scenarios/base/calibrated.ensemble.parquet): replicate i uses draw i, "
+                        "so intervals show parameter uncertainty as well as replicate noise")
     p.set_defaults(handler=cmd_run)
 
-    p = commands.add_parser("validate", help="check scenario files without running them")
+    p = commands.add_parser("validate", help="check scenario files without running them; list what each changes",
+                            description="Check scenario files without running them, and list every lever (and "
+                            "setting) each one changes, from when, from what value to what value: against the "
+                            "scenario it extends, or against --against.")
     p.add_argument("scenarios", type=Path, nargs="+", help="scenario YAML file(s)")
+    p.add_argument("--against", type=Path, metavar="SCENARIO",
+                   help="list changes against this scenario file (default: the file each one extends)")
     p.set_defaults(handler=cmd_validate)
 
     p = commands.add_parser("schema", help="print the scenario reference (every key, type, range and default)")
@@ -89,9 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", type=_figure_formats, default=("png", "svg", "pdf"),
                    help="figure formats: png,svg,pdf (default all three)")
     p.add_argument("--dpi", type=_positive_int, default=300, help="PNG resolution in dots per inch (default 300)")
-    p.add_argument("--tier", choices=("top_tier", "elite", "all"), default="top_tier",
-                   help="tier of the migration and retention curves (default top_tier)")
-    p.add_argument("--period", type=_period, help="years of the flow figure, e.g. 2019:2025 (default: whole run)")
+    p.add_argument("--tier", default="top_tier", help="tier of the migration and retention curves, e.g. top_tier, "
+                   "elite or all (default top_tier; any tier the results hold)")
+    p.add_argument("--period", type=_period, help="years of the flow figure, e.g. 2025:2030 (default: from the "
+                   "first policy change to the end of the run)")
     p.add_argument("--only", type=_names_list, help="comma-separated figure names (default: all); run figures: "
                    "migration_curve, migration_by_origin, retention_curve, cohort_stay, flows, employers")
     p.add_argument("--outcome", help="sweeps: outcome to plot (default: every outcome of the sweep)")
@@ -108,12 +120,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("others", type=Path, nargs="+", help="results folder(s) of the runs to compare with it")
     p.add_argument("--at", type=_years, help="year(s) of the indicator table, e.g. 2030 or 2025,2030 "
                    "(default 2030, or the last year all runs cover)")
-    p.add_argument("--tier", choices=("top_tier", "elite", "all"), default="top_tier",
-                   help="tier of the curves (default top_tier)")
+    p.add_argument("--tier", default="top_tier", help="tier of the curves, e.g. top_tier, elite or all (default "
+                   "top_tier; any tier the results hold)")
     p.add_argument("--out", type=Path, help="folder for the figures and table (default: results/compare_A_vs_B)")
-    p.add_argument("--format", type=_figure_formats, default=("png", "svg", "pdf"),
-                   help="figure formats: png,svg,pdf (default all three)")
+    p.add_argument("--format", type=_compare_formats, default=("png", "svg", "pdf"),
+                   help="figure formats png,svg,pdf and, for the table, xlsx (a workbook with a notes sheet); "
+                   "default png,svg,pdf")
     p.add_argument("--dpi", type=_positive_int, default=300, help="PNG resolution in dots per inch (default 300)")
+    p.add_argument("--unpaired", action="store_true",
+                   help="compare runs that share no replicate seeds (differences then include the noise between "
+                   "replicates and are labelled UNPAIRED); by default such runs are refused")
     p.add_argument("--report", type=Path, metavar="FILE", help="also write a self-contained HTML comparison report")
     p.add_argument("--quiet", action="store_true", help="do not print the indicator table")
     p.set_defaults(handler=cmd_compare)
@@ -127,9 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("results", type=Path, help="results folder (the --out of 'talentsim run' or 'talentsim sweep')")
     p.add_argument("-o", "--output", type=Path, help="HTML file to write (default: RESULTS/report.html)")
     p.add_argument("--at", type=_years, help="years of the indicator table (default: start, 2025, 2030, end)")
-    p.add_argument("--tier", choices=("top_tier", "elite", "all"), default="top_tier",
-                   help="tier of the migration and retention curves (default top_tier)")
-    p.add_argument("--period", type=_period, help="years of the flow figure, e.g. 2019:2025 (default: whole run)")
+    p.add_argument("--tier", default="top_tier", help="tier of the migration and retention curves, e.g. top_tier, "
+                   "elite or all (default top_tier; any tier the results hold)")
+    p.add_argument("--period", type=_period, help="years of the flow figure, e.g. 2025:2030 (default: from the "
+                   "first policy change to the end of the run)")
     _analysis_options(p, "sweeps: ")
     p.set_defaults(handler=cmd_report)
 
@@ -178,13 +195,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("calibrate", help="fit a scenario's parameters to published targets")
     p.add_argument("config", type=Path, help="calibration file, e.g. experiments/calibration/baseline.yaml")
     p.add_argument("--no-recovery", action="store_true", help="skip the recovery check (fit the real targets only)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--no-checks", action="store_true", help="skip the profiles and held-out checks")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="run the simulations on the Dask cluster whose scheduler is "
+                   "at ADDRESS (needs the dask extra); default: local processes")
+    p.add_argument("--quiet", action="store_true", help="print nothing but the summary")
     p.set_defaults(handler=cmd_calibrate)
 
     return parser
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from .changes import describe_changes, run_changes_record
     from .outputs import StagedFolder, folder_for
     from .plots import plot_migration_curves, plot_retention_curves, save_figure
     from .resources import check_memory
@@ -199,48 +220,101 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise BadInput("\n".join(_as_option(problem) for problem in exc.problems)) from None
     check_memory(scenario, option="--researchers" if args.researchers else f"{args.scenario}: run.researchers")
     out = args.out or folder_for("results", scenario.name)
+    ensemble = None
+    if args.ensemble is not None:
+        from .ensemble import read_ensemble
+
+        try:
+            ensemble = read_ensemble(args.ensemble)
+        except ValueError as exc:
+            raise BadInput(f"--ensemble {exc}") from None
     folder = StagedFolder(out, marker=MANIFEST)
     with folder as staging:  # checked writable and locked before the run; in place only once complete
-        result = run(scenario, progress=not args.quiet)
+        result = run(scenario, progress=not args.quiet, ensemble=ensemble)
         result.manifest["scenario_file"] = str(args.scenario)
+        result.manifest["changes"] = run_changes_record(scenario, args.scenario)
         result.manifest["command"] = "talentsim " + " ".join(sys.argv[1:])
         if not args.no_figures:
             save_figure(plot_migration_curves(result), staging / "migration_curve")
             save_figure(plot_retention_curves(result), staging / "retention_curve")
-        written = result.write(staging, formats=args.format)  # the manifest, written last, lists the tables
+        tables = tuple(f for f in args.format if f != "xlsx")
+        written = result.write(staging, formats=tables or ("parquet",))  # the manifest, written last, lists them
+        if "xlsx" in args.format:
+            _write_run_xlsx(result, staging)
         count = len(list(staging.iterdir()))
     if not args.quiet:
         print(f"Scenario '{scenario.name}': {scenario.run.replicates} replicate(s) x {scenario.run.researchers:,} "
               f"researchers, {scenario.run.start:%Y-%m} to {scenario.run.end:%Y-%m} "
-              f"({result.manifest['wall_time_seconds']:.1f} s)\n")
-        print(format_headline(result.headline()))
+              f"({result.manifest['wall_time_seconds']:.1f} s)")
+        print(f"Intervals across replicates show {result.manifest['interval']}.\n")
+        record = result.manifest.get("changes")
+        if record is not None and any(c["lever"] for c in record["changes"]):
+            print(describe_changes(record["changes"], record["reference"], settings=False) + "\n")
+        names = {k: r.name for k, r in scenario.regions.items()}
+        print(format_headline(result.headline(), names=names))
         print(f"\nWrote {count} files to {out}/ ({len(written) - 1} tables, manifest.json"
               f"{', figures' if not args.no_figures else ''})"
               + ("; it replaces the earlier run there" if folder.replaced else ""))
     return EXIT_OK
 
 
+def _write_run_xlsx(result, out: Path) -> Path:
+    """Write results.xlsx into ``out`` and list it in the run's manifest (rewritten in place)."""
+    import json
+
+    from .outputs import write_text
+    from .spreadsheet import write_run_xlsx
+
+    path = write_run_xlsx(result, out / "results.xlsx")
+    result.manifest["files"] = sorted(set(result.manifest.get("files", [])) | {path.name})
+    write_text(out / "manifest.json", json.dumps(result.manifest, indent=2, default=str) + "\n")
+    return path
+
+
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from .calibrate import load_calibration, run_calibration
+    from .calibrate.abc import require_pyabc
 
     calibration = load_calibration(args.config)  # bad input is reported before any run starts
+    from .extras import MissingExtra
+
+    try:
+        require_pyabc()
+    except MissingExtra as exc:
+        raise BadInput(str(exc)) from None
     cfg = calibration.config
-    print(f"Calibrating {len(cfg.parameters)} parameters of {cfg.scenario} to {len(calibration.targets)} targets "
-          f"({cfg.replicates} replicates x {cfg.researchers:,} researchers per evaluation)")
-    fit = run_calibration(args.config, progress=not args.quiet, recovery=not args.no_recovery,
-                          command="talentsim " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["calibrate"] else "")
-    within = sum(r["within"] for r in fit.table if r["weight"] > 0)
-    fitted = sum(1 for r in fit.table if r["weight"] > 0)
-    print(f"Objective {fit.objective:.3f}; {within} of {fitted} fitted targets within tolerance "
-          f"({fit.evaluations} evaluations, {fit.wall_seconds / 60:.1f} min)")
+    print(f"Calibrating {len(cfg.parameters)} parameters of {cfg.scenario} to {len(calibration.fitted)} fitted targets "
+          f"({len(calibration.targets)} in all; {cfg.replicates} replicate(s) x {cfg.researchers:,} researchers per "
+          "simulation)")
+    client = None
+    if args.scheduler:
+        try:
+            from dask.distributed import Client
+        except ImportError:
+            raise BadInput("--scheduler needs the dask extra: pip install -e \".[dask]\"") from None
+        client = Client(args.scheduler)
+    try:
+        fit = run_calibration(
+            args.config, client=client, recovery=not args.no_recovery, checks=not args.no_checks,
+            command="talentsim " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["calibrate"] else "",
+            log=(lambda _: None) if args.quiet else print,
+        )  # fmt: skip
+    finally:
+        if client is not None:
+            client.close()
+    fitted = [r for r in fit.table if r["weight"] > 0]
+    within = sum(r["within"] for r in fitted)
+    print(f"{within} of {len(fitted)} fitted targets within tolerance (ensemble medians); final ABC threshold "
+          f"{fit.posterior.epsilons[-1]:.3f}; {fit.wall_seconds / 60:.1f} min on {fit.workers} worker(s)")
     for row in fit.table:
-        print(f"  {row['label']:<72} published {row['published']:.3f}  simulated {row['simulated']:.3f} "
+        print(f"  {row['label'][:72]:<72} published {row['published']:.3f}  simulated {row['simulated']:.3f} "
               f"[{row['low']:.3f}, {row['high']:.3f}]")
-    print(f"Wrote {calibration.path(cfg.output)} and {calibration.path(cfg.report)}")
+    print(f"Wrote {calibration.path(cfg.output)}, {calibration.ensemble_path} and {calibration.path(cfg.report)}")
     return EXIT_OK
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from .changes import describe_changes, run_changes_record
     from .failures import print_problems
     from .inputs import InputError
     from .scenario import load_scenario
@@ -258,6 +332,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
             f"ok: {path}: scenario '{scenario.name}', {len(scenario.regions)} regions, {len(scenario.employers)} "
             f"employers, {run.start:%Y-%m} to {run.end:%Y-%m} in {run.steps} steps of {run.step_months} months"
         )
+        try:
+            record = run_changes_record(scenario, path, args.against)
+        except InputError as exc:
+            failed += 1
+            print_problems(exc)
+            continue
+        if record is not None:
+            print(describe_changes(record["changes"], record["reference"]))
     return EXIT_BAD_INPUT if failed else EXIT_OK
 
 
@@ -270,6 +352,15 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def _figure_formats(text: str) -> tuple[str, ...]:
     allowed = ("png", "svg", "pdf")
+    formats = tuple(dict.fromkeys(f.strip().lower() for f in text.split(",") if f.strip()))
+    bad = [f for f in formats if f not in allowed]
+    if bad or not formats:
+        raise argparse.ArgumentTypeError(f"must be one or more of {', '.join(allowed)}, comma-separated (got {text!r})")
+    return formats
+
+
+def _compare_formats(text: str) -> tuple[str, ...]:
+    allowed = ("png", "svg", "pdf", "xlsx")
     formats = tuple(dict.fromkeys(f.strip().lower() for f in text.split(",") if f.strip()))
     bad = [f for f in formats if f not in allowed]
     if bad or not formats:
@@ -332,6 +423,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
         raise BadInput(f"--only: unknown figure(s) {', '.join(unknown)}; choose from {', '.join(RUN_FIGURES)}")
     result = load_results(folder)
     _check_period(args.period, result)
+    _check_tier(args.tier, result)
     out = args.out or folder / "figures"
     written = []
     for name, fig in run_figures(result, tier=args.tier, period=args.period, names=args.only):
@@ -365,38 +457,56 @@ def _plot_experiment(args: argparse.Namespace, folder: Path) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
 
-    from .compare import (CompareError, compare_table, format_compare_table, load_many, plot_compare_curves,
-                          plot_compare_difference, scenario_labels)
+    from .compare import (CompareError, compare_table, csv_table, format_compare_table, load_many,
+                          plot_compare_curves, plot_compare_difference, scenario_labels)
     from .outputs import atomic_write, folder_for
     from .plots import save_figure
 
     folders = [_results_folder(f) for f in (args.baseline, *args.others)]
     results = load_many(folders)
     labels = scenario_labels(results)
+    _check_tier(args.tier, results[0])
     try:
-        table = compare_table(results, args.at)
+        table = compare_table(results, args.at, unpaired=args.unpaired)
     except CompareError as exc:
         raise BadInput(str(exc)) from None
     out = args.out or folder_for("results", "compare_" + "_vs_".join(labels))
     if out.exists() and not out.is_dir():
         raise BadInput(f"--out {out}: exists and is not a folder; choose another path")
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write(out / "compare.csv", lambda tmp: table.to_csv(tmp, index=False))
-    written = [out / "compare.csv"]
-    written += save_figure(plot_compare_curves(results, tier=args.tier), out / "compare_curves", args.format,
-                           dpi=args.dpi)
-    written += save_figure(plot_compare_difference(results, tier=args.tier), out / "compare_difference", args.format,
-                           dpi=args.dpi)
+    written = [atomic_write(out / "compare.csv", lambda tmp: csv_table(table).to_csv(tmp, index=False))]
+    if "xlsx" in args.format:
+        from .spreadsheet import write_comparison_xlsx
+
+        written.append(write_comparison_xlsx(results, table, out / "compare.xlsx"))
+    figure_formats = [f for f in args.format if f != "xlsx"]
+    if figure_formats:
+        written += save_figure(plot_compare_curves(results, tier=args.tier), out / "compare_curves", figure_formats,
+                               dpi=args.dpi)
+        written += save_figure(plot_compare_difference(results, tier=args.tier, unpaired=args.unpaired),
+                               out / "compare_difference", figure_formats, dpi=args.dpi)
     if args.report:
         from .report import write_comparison_report
 
-        written.append(write_comparison_report(results, args.report, at=args.at, tier=args.tier, folders=folders))
+        written.append(write_comparison_report(results, args.report, at=args.at, tier=args.tier, folders=folders,
+                                               unpaired=args.unpaired))
     if not args.quiet:
+        from .changes import changes_between, describe_changes
+
+        for label, result in zip(labels[1:], results[1:]):
+            print(describe_changes(changes_between(results[0].scenario, result.scenario), labels[0])
+                  .replace("Changes from", f"'{label}' changes from", 1) + "\n")
         names = {k: r.name for k, r in results[0].scenario.regions.items()}
         print(format_compare_table(table, names))
-        print(f"\nWrote {len(written)} files: {out}/ (compare.csv, compare_curves, compare_difference)"
+        print(f"\nWrote {len(written)} files: {out}/ ({', '.join(p.name for p in written if p.parent == out)})"
               + (f" and {args.report}" if args.report else ""))
     return EXIT_OK
+
+
+def _check_tier(tier: str, result) -> None:
+    tiers = list(dict.fromkeys(result.stocks["tier"]))
+    if tier not in tiers:
+        raise BadInput(f"--tier {tier}: the results hold the tiers {', '.join(tiers)}; choose one of them")
 
 
 def _analysis_options(p: argparse.ArgumentParser, prefix: str) -> None:
@@ -461,6 +571,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         return _report_sweep(args, folder)
     result = load_results(folder)
     _check_period(args.period, result)
+    _check_tier(args.tier, result)
     output = args.output or folder / "report.html"
     if output.exists() and output.is_dir():
         raise BadInput(f"--output {output}: is a folder; give the HTML file to write, e.g. {output}/report.html")

@@ -32,6 +32,7 @@ import numpy as np
 from pydantic import BeforeValidator, Field, model_validator
 
 from .keypaths import PathError, Setting, apply_setting
+from .ensemble import Ensemble
 from .outcomes import Curve, Outcome
 from .inputs import Month, Problem, Strict
 from .scenario import SEED_MAX, Scenario, ScenarioError, scenario_from_dict
@@ -415,6 +416,12 @@ class ExperimentFile(Strict):
     sampling: Sampling = Field(default_factory=Sampling)
     outcomes: dict[str, Outcome] = Field(min_length=1, description="Named scalar outcomes kept for every run.")
     curves: dict[str, Curve] = Field(default_factory=dict, description="Named curves kept for every run.")
+    ensemble: str | None = Field(
+        None,
+        description="Parameter ensemble file (path relative to this file, e.g. the calibration's "
+        "calibrated.ensemble.parquet): replicate i of every arm and sample uses draw i, so arms pair by seed and "
+        "draw and intervals include parameter uncertainty.",
+    )
     analysis: AnalysisSettings = Field(default_factory=AnalysisSettings, description="Defaults of 'talentsim "
                                        "analyze' and of the sweep report (outcome and threshold).")
 
@@ -433,7 +440,7 @@ class RunSpec:
     replicate: int
     seed: int
     levers: Mapping[str, Any]
-    uncertainties: Mapping[str, Any]
+    uncertainties: Mapping[str, Any]  # with an ensemble: also ``draw`` and the draw's parameter values
 
     @property
     def parameters(self) -> dict[str, Any]:
@@ -562,12 +569,16 @@ def expand(experiment: Experiment | ExperimentFile) -> list[RunSpec]:
     that stops early has compared every arm on the same draws. Pure: no files, clocks or global state.
     """
     definition = experiment.definition if isinstance(experiment, Experiment) else experiment
+    ensemble = experiment.ensemble if isinstance(experiment, Experiment) else None
     arms = lever_arms(definition)
     samples = uncertainty_samples(definition)
     runs = []
     for replicate in range(definition.replicates):
-        for s, uncertain in enumerate(samples):
+        # replicate i uses ensemble draw i in every arm and sample: arms pair by seed and by draw
+        drawn = {} if ensemble is None else {"draw": ensemble.draw_for(replicate), **ensemble.values(replicate)}
+        for s, sampled in enumerate(samples):
             seed = run_seed(definition.seed, s, replicate)
+            uncertain = {**sampled, **drawn}
             for a, levers in enumerate(arms):
                 runs.append(RunSpec(run_id(levers, uncertain, seed), a, s, replicate, seed, levers, uncertain))
     ids = {spec.run_id for spec in runs}
@@ -591,6 +602,13 @@ class Experiment:
     definition: ExperimentFile
     file: str
     base: Scenario
+    ensemble: Ensemble | None = None
+
+    @property
+    def uncertainty_names(self) -> list[str]:
+        """Return the uncertainty columns: the sampled uncertainties, then ``draw`` and the ensemble's parameters."""
+        drawn = ["draw", *self.ensemble.parameters] if self.ensemble is not None else []
+        return [*self.definition.uncertainties, *drawn]
 
     @property
     def name(self) -> str:
@@ -612,7 +630,11 @@ class Experiment:
         for name, value in spec.levers.items():
             out += _settings(self.definition.levers[name], value)
         for name, value in spec.uncertainties.items():
-            out += _settings(self.definition.uncertainties[name], value)
+            if name in self.definition.uncertainties:
+                out += _settings(self.definition.uncertainties[name], value)
+            elif self.ensemble is not None and name in self.ensemble.places:
+                place = self.ensemble.places[name]
+                out.append(Setting(tuple(place.path.split(".")), value, False, place.start))
         return tuple(out)
 
     def scenario_for(self, spec: RunSpec) -> Scenario:
@@ -634,6 +656,9 @@ class Experiment:
             "outcomes": {n: o.model_dump(mode="json", by_alias=True) for n, o in d.outcomes.items()},
             "curves": {n: c.model_dump(mode="json", by_alias=True) for n, c in d.curves.items()},
         }
+        if self.ensemble is not None:  # the draws decide the runs' parameter values
+            content["ensemble"] = {"places": self.ensemble.describe()["parameters"],
+                                   "draws": self.ensemble.draws.to_dict("list")}
         return hashlib.sha256(_canonical(content).encode()).hexdigest()[:ID_LENGTH]
 
     def columns(self) -> dict[str, dict[str, str]]:
@@ -643,6 +668,10 @@ class Experiment:
         for role, items in (("lever", d.levers), ("uncertainty", d.uncertainties)):
             for name, item in items.items():
                 out[name] = {"role": role, "label": item.label or name.replace("_", " "), "unit": item.unit}
+        if self.ensemble is not None:
+            out["draw"] = {"role": "uncertainty", "label": "Parameter draw of the ensemble", "unit": ""}
+            for name, _place in self.ensemble.places.items():
+                out[name] = {"role": "uncertainty", "label": f"{name.replace('_', ' ')} (ensemble draw)", "unit": ""}
         for role, items in (("outcome", d.outcomes), ("curve", d.curves)):
             for name, item in items.items():
                 out[name] = {"role": role, "label": item.label, "unit": item.unit}

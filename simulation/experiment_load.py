@@ -12,6 +12,7 @@ from typing import Any
 
 from .experiment import (MAX_RUNS, NAME, RESERVED, Experiment, ExperimentError, ExperimentFile, Lever,
                          RenamedMethodWarning, Uncertainty, _month_text, _settings, planned_runs)
+from .ensemble import Ensemble, read_ensemble
 from .inputs import Problem, check_validation, close_hint, read_mapping
 from .keypaths import PathError, _is_schedule, apply_setting
 from .scenario import Scenario, ScenarioError, load_scenario, scenario_from_dict
@@ -86,11 +87,37 @@ def load_experiment(path: str | Path) -> Experiment:
         except ScenarioError as exc:
             raise ExperimentError([Problem(file, p.path, p.message, p.value, p.has_value) for p in exc.problems]) from None
 
-    experiment = Experiment(definition, file, base)
+    ensemble = None
+    if definition.ensemble is not None:
+        ensemble = _load_ensemble(definition, path.parent, file)
+    experiment = Experiment(definition, file, base, ensemble)
     problems = list(_check(experiment))
     if problems:
         raise ExperimentError(problems)
     return experiment
+
+
+def _load_ensemble(definition: ExperimentFile, folder: Path, file: str) -> Ensemble:
+    """Return the experiment's parameter ensemble, checked against its replicates and names."""
+    where = Path(definition.ensemble)
+    try:
+        ensemble = read_ensemble(where if where.is_absolute() else folder / where)
+    except ValueError as exc:
+        raise ExperimentError([Problem(file, "ensemble", str(exc), definition.ensemble, True)]) from None
+    problems = []
+    if definition.replicates > len(ensemble):
+        problems.append(Problem(file, "replicates", f"more replicates than the ensemble has draws ({len(ensemble)}); "
+                                "replicate i uses draw i", definition.replicates, True))
+    for name, place in ensemble.places.items():
+        if place.until is not None:
+            problems.append(Problem(file, "ensemble", f"parameter '{name}' holds only until {place.until}; sweeps set "
+                                    "values from a month on, so run this ensemble with `talentsim run --ensemble`"))
+        if name in definition.levers or name in definition.uncertainties or name in RESERVED:
+            problems.append(Problem(file, "ensemble", f"the ensemble's parameter '{name}' clashes with a name of "
+                                    "this experiment; rename that lever or uncertainty"))
+    if problems:
+        raise ExperimentError(problems)
+    return ensemble
 
 
 PYTHON_SOURCE = "sweep() arguments"

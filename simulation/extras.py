@@ -10,6 +10,7 @@ __all__ = ["EXTRAS", "MissingExtra", "require"]
 # extra -> (what it enables, distribution names it installs)
 EXTRAS = {
     "dask": "sweeps on a Dask cluster",
+    "calibrate": "calibration by ABC-SMC (pyabc)",
     "sensitivity": "saltelli and morris designs, Sobol indices, Morris screening and PRIM scenario discovery",
 }
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .ensemble import INTERVAL_KINDS, Ensemble, read_ensemble
 from .model import TalentModel
 from .resources import check_memory
 from .results import RunResult, tables_from_recorder
@@ -46,6 +47,7 @@ def run(
     replicates: int | None = None,
     researchers: int | None = None,
     progress: bool = False,
+    ensemble: Ensemble | str | Path | None = None,
 ) -> RunResult:
     """Run a scenario's replicates and return their tables.
 
@@ -55,6 +57,8 @@ def run(
         replicates: number of replicates; default ``scenario.run.replicates``.
         researchers: researchers simulated at the start; default ``scenario.run.researchers``.
         progress: show a progress bar on standard error.
+        ensemble: a parameter ensemble (or its file, e.g. ``scenarios/base/calibrated.ensemble.parquet``);
+            replicate ``i`` then runs with draw ``i`` of it, recorded in the manifest and as a ``draw`` column.
 
     Raises:
         NotEnoughMemory: the run would not fit in the memory this machine has free (checked before it starts).
@@ -66,6 +70,9 @@ def run(
     scenario = scenario.with_run(seed=seed, replicates=replicates, researchers=researchers)
     check_memory(scenario)
     seeds = replicate_seeds(scenario.run.seed, scenario.run.replicates)
+    if ensemble is not None and not isinstance(ensemble, Ensemble):
+        ensemble = read_ensemble(ensemble)
+    draws = [ensemble.draw_for(i) for i in range(len(seeds))] if ensemble is not None else [None] * len(seeds)
 
     started = time.perf_counter()
     parts: dict[str, list[pd.DataFrame]] = {}
@@ -81,9 +88,12 @@ def run(
             leave=False,
         )
     try:
-        for replicate, replicate_seed in enumerate(seeds):
-            model = simulate(scenario, replicate_seed, bar.update if bar else None)
-            for name, table in tables_from_recorder(scenario, model.recorder, replicate, replicate_seed).items():
+        for replicate, (replicate_seed, draw) in enumerate(zip(seeds, draws)):
+            drawn = scenario if draw is None else ensemble.scenario(scenario, draw)
+            model = simulate(drawn, replicate_seed, bar.update if bar else None)
+            for name, table in tables_from_recorder(drawn, model.recorder, replicate, replicate_seed).items():
+                if draw is not None:
+                    table.insert(table.columns.get_loc("seed") + 1 if "seed" in table.columns else len(table.columns), "draw", draw)
                 parts.setdefault(name, []).append(table)
     finally:
         if bar is not None:
@@ -96,7 +106,9 @@ def run(
         "scenario_file": source,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "root_seed": scenario.run.seed,
-        "replicates": [{"replicate": i, "seed": s} for i, s in enumerate(seeds)],
+        "replicates": [{"replicate": i, "seed": s, **({} if d is None else {"draw": d})} for i, (s, d) in enumerate(zip(seeds, draws))],
+        "interval": INTERVAL_KINDS["replicates" if ensemble is None else "ensemble"],
+        **({"ensemble": ensemble.describe()} if ensemble is not None else {}),
         "researchers": scenario.run.researchers,
         "steps": scenario.run.steps,
         "wall_time_seconds": round(wall, 3),
@@ -104,6 +116,10 @@ def run(
         "packages": {name: _version(name) for name in ("numpy", "pandas", "mesa", "pydantic")},
         "scenario": scenario.to_dict(),
     }
+    if source is not None:
+        from .changes import run_changes_record
+
+        manifest["changes"] = run_changes_record(scenario, source)
     tables = {name: pd.concat(frames, ignore_index=True) for name, frames in parts.items()}
     return RunResult(scenario=scenario, manifest=manifest, **tables)
 

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import pandas as pd
 
+from .ensemble import INTERVAL_KINDS
 from .experiment import ID_LENGTH, Experiment, RunSpec
 from .outputs import ResultsError, atomic_write, sha256, write_text
 
@@ -172,7 +173,8 @@ class ExperimentStore:
             "talentsim_version": version,
             "runs": len(plan),
             "levers": list(d.levers),
-            "uncertainties": list(d.uncertainties),
+            "uncertainties": experiment.uncertainty_names,
+            "interval": INTERVAL_KINDS["replicates" if experiment.ensemble is None else "ensemble"],
             "outcomes": list(d.outcomes),
             "curves": list(d.curves),
             "columns": experiment.columns(),
