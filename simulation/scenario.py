@@ -542,6 +542,9 @@ def _read(path: Path) -> dict[str, Any]:
     return read_mapping(path, ScenarioError, "scenarios live in scenarios/", SCENARIO_FORM)
 
 
+_read_yaml = _read  # the name other modules know the scenario reader by
+
+
 def load_scenario(path: str | Path) -> Scenario:
     """Return the validated scenario in ``path``, with what it ``extends:`` merged in.
 
