@@ -24,6 +24,7 @@ __all__ = ["OutputError", "ResultsError", "StagedFolder", "atomic_write", "file_
            "write_text"]
 
 _UMASK: int | None = None
+_MODE: int | None = None  # read once per process; set to None to read the umask again
 
 
 class OutputError(ValueError):
@@ -35,16 +36,18 @@ class ResultsError(ValueError):
 
 
 def _umask() -> int:
-    global _UMASK
-    if _UMASK is None:
+    global _UMASK, _MODE
+    if _UMASK is None or _MODE is None:
         _UMASK = os.umask(0o022)
         os.umask(_UMASK)
+        _MODE = 0o666 & ~_UMASK
     return _UMASK
 
 
 def file_mode() -> int:
     """Return the permissions of a new file under this process's umask (temporary files start private)."""
-    return 0o666 & ~_umask()
+    _umask()
+    return _MODE
 
 
 def folder_mode() -> int:
