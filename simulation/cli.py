@@ -151,6 +151,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="check the experiment and show its runs without running them")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no table of outcomes")
     p.set_defaults(handler=cmd_sweep)
+    p = commands.add_parser("explore", help="start the what-if explorer in the browser (needs the explore extra)",
+                            description="Start a local web app: a control for every lever of the scenario, the "
+                            "migration and retention curves of the changed scenario over the starting one with "
+                            "replicate bands, the paired difference and the headline table, updated as levers move; "
+                            "save the change as a scenario file, download the HTML report. Needs the explore extra: "
+                            "pip install -e \".[explore]\".")
+    p.add_argument("scenario", type=Path, nargs="?", default=Path("scenarios/baseline.yaml"),
+                   help="scenario to start from (default: scenarios/baseline.yaml)")
+    p.add_argument("--port", type=_port, default=8765, help="port to serve on (default 8765; 0 picks a free one)")
+    p.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1: this machine only)")
+    p.set_defaults(handler=cmd_explore)
+
     p = commands.add_parser("calibrate", help="fit a scenario's parameters to published targets")
     p.add_argument("config", type=Path, help="calibration file, e.g. experiments/calibration/baseline.yaml")
     p.add_argument("--no-recovery", action="store_true", help="skip the recovery check (fit the real targets only)")
@@ -189,6 +201,25 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"\nWrote {len(written)} files to {out}/ (tables, manifest.json"
               f"{', figures' if not args.no_figures else ''})")
     return EXIT_OK
+
+
+def _port(text: str) -> int:
+    value = _whole_number(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 65535 (got {value})")
+    return value
+
+
+def cmd_explore(args: argparse.Namespace) -> int:
+    from .scenario import load_scenario
+
+    load_scenario(args.scenario)  # a mistake in the file is reported here, before anything starts
+    try:
+        from .explore_server import serve
+    except ImportError as exc:
+        raise BadInput(f"talentsim explore needs the explore extra ({exc.name} is missing): "
+                       "pip install -e \".[explore]\"") from None
+    return serve(args.scenario, host=args.host, port=args.port)
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:

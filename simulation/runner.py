@@ -6,6 +6,7 @@ import datetime as dt
 import platform
 import sys
 import time
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
@@ -44,7 +45,7 @@ def run(
     seed: int | None = None,
     replicates: int | None = None,
     researchers: int | None = None,
-    progress: bool = False,
+    progress: bool | Callable[[], None] = False,
 ) -> RunResult:
     """Run a scenario's replicates and return their tables.
 
@@ -53,7 +54,8 @@ def run(
         seed: root seed; default ``scenario.run.seed``. Replicate seeds are derived from it.
         replicates: number of replicates; default ``scenario.run.replicates``.
         researchers: researchers simulated at the start; default ``scenario.run.researchers``.
-        progress: show a progress bar on standard error.
+        progress: show a progress bar on standard error; or a function called after every step of every
+            replicate (an exception it raises stops the run, e.g. to cancel a run that is no longer wanted).
     """
     source = None
     if not isinstance(scenario, Scenario):
@@ -65,7 +67,8 @@ def run(
     started = time.perf_counter()
     parts: dict[str, list[pd.DataFrame]] = {}
     bar = None
-    if progress:
+    on_step = progress if callable(progress) else None
+    if progress and on_step is None:
         from tqdm import tqdm
 
         bar = tqdm(
@@ -77,7 +80,7 @@ def run(
         )
     try:
         for replicate, replicate_seed in enumerate(seeds):
-            model = simulate(scenario, replicate_seed, bar.update if bar else None)
+            model = simulate(scenario, replicate_seed, bar.update if bar else on_step)
             for name, table in tables_from_recorder(scenario, model.recorder, replicate, replicate_seed).items():
                 parts.setdefault(name, []).append(table)
     finally:
