@@ -159,6 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "pip install -e \".[explore]\".")
     p.add_argument("scenario", type=Path, nargs="?", default=Path("scenarios/baseline.yaml"),
                    help="scenario to start from (default: scenarios/baseline.yaml)")
+    p.add_argument("--replicates", type=_positive_int, default=5, help="replicates at the start (default 5; "
+                   "changeable on the page)")
+    p.add_argument("--researchers", type=_whole_number, default=10_000, help="researchers at the start of each run "
+                   "(default 10,000; changeable on the page)")
     p.add_argument("--port", type=_port, default=8765, help="port to serve on (default 8765; 0 picks a free one)")
     p.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1: this machine only)")
     p.set_defaults(handler=cmd_explore)
@@ -211,15 +215,20 @@ def _port(text: str) -> int:
 
 
 def cmd_explore(args: argparse.Namespace) -> int:
-    from .scenario import load_scenario
+    from .scenario import ScenarioError, load_scenario
 
-    load_scenario(args.scenario)  # a mistake in the file is reported here, before anything starts
+    scenario = load_scenario(args.scenario)  # a mistake in the file is reported here, before anything starts
+    try:
+        scenario.with_run(replicates=args.replicates, researchers=args.researchers)
+    except ScenarioError as exc:
+        raise BadInput("\n".join(_as_option(problem) for problem in exc.problems)) from None
     try:
         from .explore_server import serve
     except ImportError as exc:
         raise BadInput(f"talentsim explore needs the explore extra ({exc.name} is missing): "
                        "pip install -e \".[explore]\"") from None
-    return serve(args.scenario, host=args.host, port=args.port)
+    return serve(args.scenario, host=args.host, port=args.port, replicates=args.replicates,
+                 researchers=args.researchers)
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:

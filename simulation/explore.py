@@ -108,6 +108,7 @@ class Control:
     reference: float
     listed: bool
     mix: bool = False  # a share of a mapping that sums to 1: the other shares are rescaled
+    later: tuple[tuple[str, float], ...] = ()  # the starting scenario's steps after the change month (replaced)
 
     @property
     def key(self) -> str:
@@ -318,6 +319,7 @@ def lever_controls(scenario: Scenario, month: dt.date, *, unlisted: bool = True)
 
     def leaf(value_tp: Any, value_meta: list[Any], schedule: Any, path, names, description, lever, labels, siblings):
         listed = schedule is not None
+        later_steps = [s for s in schedule or [] if s.start is not None and month < s.start < scenario.run.end]
         current = value_at(schedule, month) if listed else None
         if listed and current is None:  # the schedule starts after ``month``: show its first value
             current = schedule[0].value
@@ -332,7 +334,8 @@ def lever_controls(scenario: Scenario, month: dt.date, *, unlisted: bool = True)
                 if ftype not in (int, float) or isinstance(number, bool) or number is None:
                     continue
                 add(path, name, ftype, [*f.metadata, *fmeta], float(number), True, f.description or "",
-                    (name, *names), lever, (*labels, _title(name)), mix=False)
+                    (name, *names), lever, (*labels, _title(name)), mix=False,
+                    later=[(s.start, getattr(s.value, name)) for s in later_steps])
             return
         if typing.get_origin(base) is dict:
             if not isinstance(current, Mapping):
@@ -341,16 +344,17 @@ def lever_controls(scenario: Scenario, month: dt.date, *, unlisted: bool = True)
             mix = bool(re.search(r"sums? to 1", description))
             for key, number in current.items():
                 add(path, key, item_tp, item_meta, float(number), True, description, names, lever,
-                    (*labels, key_name(key)), mix=mix)
+                    (*labels, key_name(key)), mix=mix, later=[(s.start, s.value.get(key)) for s in later_steps])
             return
         if base not in (int, float):
             return
         meta = [*value_meta, *inner_meta]
         minimum, _ = _bounds(meta)
         value = float(current) if listed else _unlisted_value(description, siblings, minimum, month)
-        add(path, None, base, meta, value, listed, description, names, lever, labels, mix=False)
+        add(path, None, base, meta, value, listed, description, names, lever, labels, mix=False,
+            later=[(s.start, s.value) for s in later_steps])
 
-    def add(path, part, tp, meta, value, listed, description, names, lever, labels, mix):
+    def add(path, part, tp, meta, value, listed, description, names, lever, labels, mix, later=()):
         minimum, maximum = _bounds(meta)
         if mix:
             maximum = 1.0 if maximum is None else min(maximum, 1.0)
@@ -360,6 +364,7 @@ def lever_controls(scenario: Scenario, month: dt.date, *, unlisted: bool = True)
             lever_description=lever["description"], label=" · ".join(labels) or lever["title"],
             description=meaning, unit=_unit(names, minimum, maximum, meaning), minimum=minimum, maximum=maximum,
             low=0.0, high=1.0, step=0.01, integer=tp is int, reference=value, listed=listed, mix=mix,
+            later=tuple((f"{when:%Y-%m}", float(v)) for when, v in later if isinstance(v, (int, float))),
         ))
 
     for name, f in Levers.model_fields.items():
@@ -556,7 +561,7 @@ class Request:
     replicates: int
     researchers: int
     tier: str = "top_tier"
-    years: tuple[float, ...] = (2030.0,)
+    years: tuple[float, ...] | None = None  # of the headline table; default 2030, or the last year of the run
 
 
 class Cancelled(Exception):
@@ -632,7 +637,7 @@ def answer(base, changed, request: Request) -> dict[str, Any]:
                "retention": _png(plot_compare_retention(results))}
     if changed is not None:
         figures["difference"] = _png(plot_compare_difference(results, tier=request.tier))
-    table = compare_table(results, at=list(request.years))
+    table = compare_table(results, at=list(request.years) if request.years else None)
     return {"figures": figures, "table": table.to_dict("records"),
             "scenarios": [r.scenario.name for r in results]}
 
@@ -649,7 +654,7 @@ def _worker(jobs, replies, latest) -> None:  # pragma: no cover - runs in the wo
         if job is None:
             return
         job_id, kind, payload = job
-        if job_id < latest.value:
+        if kind == "run" and job_id < latest.value:
             continue  # superseded before it started
         try:
             if kind == "report":
@@ -716,13 +721,13 @@ class Status:
     """What the page knows of the latest request."""
 
     job: int = 0
-    state: str = "idle"  # idle, running, done, cancelled, error
+    state: str = "idle"  # idle, running, done, error
     progress: float = 0.0
     answer: dict[str, Any] | None = None
     error: str | None = None
     started: float = 0.0
     seconds: float | None = None
-    cancelled: int = 0
+    cancelled: int = 0  # superseded runs the worker stopped part-way
 
 
 class Explorer:
@@ -754,8 +759,6 @@ class Explorer:
         with self._lock:
             self._next += 1
             job = self._next
-            if self.status.state == "running":
-                self.status.cancelled += 1
             self._latest.value = job
             self.status = Status(job=job, state="running", answer=self.status.answer, started=time.perf_counter(),
                                  cancelled=self.status.cancelled)
@@ -785,7 +788,7 @@ class Explorer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             status = self.status
-            if status.job == job and status.state in ("done", "error", "cancelled"):
+            if status.job == job and status.state in ("done", "error"):
                 return status
             time.sleep(0.01)
         raise TimeoutError(f"run {job} did not finish within {timeout} s")
@@ -807,16 +810,16 @@ class Explorer:
                     self._reports[job] = (kind, value)
                     self._report_ready.notify_all()
                     continue
-                if job != self.status.job:
-                    continue  # a superseded run
                 status = self.status
-                if kind == "progress":
+                if kind == "cancelled":
+                    status.cancelled += 1  # the worker stopped a superseded run between two model steps
+                elif job != status.job:
+                    continue  # news of a superseded run
+                elif kind == "progress":
                     status.progress = value
                 elif kind == "done":
                     status.state, status.answer, status.progress = "done", value, 1.0
                     status.seconds = time.perf_counter() - status.started
-                elif kind == "cancelled":
-                    status.state = "cancelled"
                 elif kind == "error":
                     status.state, status.error = "error", value
             self._notify()

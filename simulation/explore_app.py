@@ -34,7 +34,7 @@ from .explore import (
     lever_controls,
     save_scenario,
 )
-from .explore_server import SCENARIO_ENV
+from .explore_server import SCENARIO_ENV, SIZE_ENV
 from .scenario import ScenarioError, load_scenario
 
 TIERS = {"top_tier": "top-tier (top 20%)", "elite": "elite (top 1%)", "all": "all researchers"}
@@ -96,6 +96,10 @@ def LeverControl(control: Control, value: float | None, on_change):
                               on_click=lambda: on_change(control, None))
         note = f"was {_format(control, control.reference)}" if changed else (
             "" if control.listed else "not set in the scenario: the value the model uses")
+        if control.later:
+            steps = ", ".join(f"{_format(control, v)} from {when}" for when, v in control.later)
+            note += ("; " if note else "") + f"the scenario then has {steps}" + (
+                ", which this change replaces" if changed else "")
         if problem:
             solara.Error(problem, dense=True)
         elif note:
@@ -167,8 +171,9 @@ def Page():
     controls = solara.use_memo(lambda: lever_controls(start, month), [start, month])
     changes, set_changes = solara.use_state({})
     shown, set_shown = solara.use_state([])
-    replicates, set_replicates = solara.use_state(DEFAULT_REPLICATES)
-    researchers, set_researchers = solara.use_state(DEFAULT_RESEARCHERS)
+    size = os.environ.get(SIZE_ENV, f"{DEFAULT_REPLICATES},{DEFAULT_RESEARCHERS}").split(",")
+    replicates, set_replicates = solara.use_state(int(size[0]))
+    researchers, set_researchers = solara.use_state(int(size[1]))
     seed, set_seed = solara.use_state(int(start.run.seed))
     tier, set_tier = solara.use_state("top_tier")
     default_name = f"{start.name}_what_if"
@@ -198,15 +203,13 @@ def Page():
     except (ScenarioError, ValueError) as exc:
         problem = str(exc)
 
-    years = [2030.0] if start.run.start.year < 2030 < start.run.end.year else [float(start.run.end.year - 1)]
     request_key = (repr(sorted((k, v) for k, v in changes.items())), month, replicates, researchers, seed, tier)
 
     def submit():
         if problem:
             return
         explorer.submit(Request(baseline=start.to_dict(), changed=built.scenario.to_dict() if built else None,
-                                seed=seed, replicates=replicates, researchers=researchers, tier=tier,
-                                years=tuple(years)))
+                                seed=seed, replicates=replicates, researchers=researchers, tier=tier))
 
     solara.use_effect(submit, [request_key, problem])
 
@@ -247,7 +250,8 @@ def Page():
             solara.Text(f"Before it, both runs follow '{start.name}' ({path}).", classes=["ts-meaning"])
         with solara.Card("Run size", margin=0):
             solara.SliderInt(f"Replicates: {replicates}", value=replicates, min=1, max=20, on_value=set_replicates)
-            solara.Select(label="Researchers at the start", values=[f"{n:,}" for n in RESEARCHER_CHOICES],
+            solara.Select(label="Researchers at the start",
+                          values=[f"{n:,}" for n in sorted({*RESEARCHER_CHOICES, researchers})],
                           value=f"{researchers:,}", on_value=lambda t: set_researchers(int(t.replace(",", ""))))
             solara.InputInt("Root seed", value=seed, on_value=lambda v: set_seed(max(0, int(v))) if v is not None
                             else None, continuous_update=False)

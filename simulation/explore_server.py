@@ -18,6 +18,7 @@ for _package in ("solara", "solara_assets", "uvicorn"):  # the extra; imported o
         raise ImportError(f"No module named {_package!r}", name=_package.replace("_", "-"))
 
 SCENARIO_ENV = "TALENTSIM_EXPLORE_SCENARIO"
+SIZE_ENV = "TALENTSIM_EXPLORE_SIZE"  # "REPLICATES,RESEARCHERS" the page starts with
 
 __all__ = ["serve"]
 
@@ -45,10 +46,12 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(scenario: str | Path, *, host: str = "127.0.0.1", port: int = 8765) -> int:
+def serve(scenario: str | Path, *, host: str = "127.0.0.1", port: int = 8765, replicates: int = 5,
+          researchers: int = 10_000) -> int:
     """Serve the explorer for ``scenario`` until interrupted; return the exit code."""
     os.environ.update(SERVER_ENVIRONMENT)
     os.environ[SCENARIO_ENV] = str(Path(scenario).resolve())
+    os.environ[SIZE_ENV] = f"{replicates},{researchers}"
     import uvicorn
 
     warnings.filterwarnings("ignore", message="Cookies with samesite=none")  # plain http on this machine
