@@ -660,12 +660,14 @@ def _worker(jobs, replies, latest) -> None:  # pragma: no cover - runs in the wo
             if kind == "report":
                 from .report import comparison_report_html, report_html
 
-                which = payload
-                result = last.get("changed") or last.get("base")
-                if result is None:
+                which, label = payload
+                if not last:
                     raise ValueError("nothing has been run yet")
-                html = report_html(result) if which == "run" else comparison_report_html(
-                    [last["base"], *([last["changed"]] if last.get("changed") else [])])
+                base, changed = last["base"], last.get("changed")
+                if changed is not None and label:  # the name and description the analyst has given it since
+                    changed = dataclasses.replace(changed, scenario=changed.scenario.model_copy(update=label))
+                html = report_html(changed or base) if which == "run" else comparison_report_html(
+                    [base, *([changed] if changed is not None else [])])
                 replies.put((job_id, "report", html))
                 continue
             request: Request = payload
@@ -766,13 +768,16 @@ class Explorer:
         self._notify()
         return job
 
-    def report(self, which: str = "run", timeout: float = 120) -> str:
-        """Return the HTML report of the last finished run (``which``: 'run' for the changed scenario's own
-        report, 'comparison' for the comparison with the baseline)."""
+    def report(self, which: str = "run", *, name: str | None = None, description: str | None = None,
+               timeout: float = 120) -> str:
+        """Return the HTML report of the last finished run: ``which`` is 'run' for the changed scenario's own
+        report (the one ``talentsim report`` writes), 'comparison' for its comparison with the baseline; ``name``
+        and ``description`` relabel the changed scenario (as saved since the run)."""
+        label = {k: v for k, v in (("name", name), ("description", description)) if v}
         with self._lock:
             self._next += 1
             job = self._next
-            self._jobs.put((job, "report", which))
+            self._jobs.put((job, "report", (which, label)))
             deadline = time.monotonic() + timeout
             while job not in self._reports:
                 left = deadline - time.monotonic()

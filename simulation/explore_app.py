@@ -277,12 +277,13 @@ def Page():
             solara.Button("Save as scenario", icon_name="mdi-content-save", on_click=save, disabled=built is None,
                           color="primary")
             ready = status is not None and status.state == "done"
-            solara.FileDownload(lambda: explorer.report("run").encode("utf-8"),
+            label = {"name": built.scenario.name, "description": built.scenario.description} if built else {}
+            solara.FileDownload(lambda: explorer.report("run", **label).encode("utf-8"),
                                 filename=f"{_slug(name) if built else start.name}_report.html",
                                 label="Download report", mime_type="text/html") if ready else solara.Button(
                 "Download report", disabled=True)
             if ready and built is not None:
-                solara.FileDownload(lambda: explorer.report("comparison").encode("utf-8"),
+                solara.FileDownload(lambda: explorer.report("comparison", **label).encode("utf-8"),
                                     filename=f"{_slug(name)}_vs_{start.name}.html",
                                     label="Download comparison report", mime_type="text/html")
         if built is None:
@@ -320,7 +321,8 @@ def _Results(start, status, built, changes, controls, problem, replicates, resea
         elif status.state == "error":
             solara.Error(f"The run failed: {status.error}")
         elif status.state == "done":
-            what = f"'{built.scenario.name}' over '{start.name}'" if built else f"'{start.name}' (nothing changed yet)"
+            ran = status.answer["scenarios"]
+            what = f"'{ran[1]}' over '{ran[0]}'" if len(ran) > 1 else f"'{ran[0]}' (nothing changed yet)"
             _status_line(f"Showing {what}: {replicates} replicate(s) x {researchers:,} researchers, seed {seed}; "
                          f"updated in {status.seconds:.1f} s" + (f"; {status.cancelled} superseded run(s) cancelled"
                                                                  if status.cancelled else ""), "done", status.job)
@@ -330,9 +332,12 @@ def _Results(start, status, built, changes, controls, problem, replicates, resea
             for key, value in changes.items():
                 c = known.get(key)
                 if c is not None:
-                    items.append(f"- **{c.lever_title}, {c.label}**: {_format(c, c.reference)} → "
-                                 f"{_format(c, value)} {c.unit} (`{c.key}`, from {month:%Y-%m})")
-            solara.Markdown("**What changed**\n\n" + "\n".join(items))
+                    items.append(f"<li><b>{html.escape(c.lever_title)}, {html.escape(c.label)}</b>: "
+                                 f"{_format(c, c.reference)} → {_format(c, value)} {html.escape(c.unit)} "
+                                 f"(<code>{html.escape(c.key)}</code>, from {month:%Y-%m})</li>")
+            # plain HTML: solara.Markdown would fetch a maths renderer that is not shipped for offline use
+            solara.HTML(tag="div", unsafe_innerHTML=f"<b>What changed</b><ul>{''.join(items)}</ul>",
+                        attributes={"id": "what-changed"})
     answer = status.answer if status is not None else None
     if answer:
         figures = answer["figures"]
