@@ -51,6 +51,7 @@ CSS = """
 .ts-table tr.group th { text-align: left; background: #f4f4f6; }
 .ts-table .interval { color: #5b5b60; font-size: 0.75rem; display: block; }
 .ts-figure { width: 100%; max-width: 900px; }
+.v-navigation-drawer .ts-control, .v-navigation-drawer .ts-lever { max-width: 100%; overflow: hidden; }
 """
 
 
@@ -84,16 +85,14 @@ def LeverControl(control: Control, value: float | None, on_change):
             solara.Text(control.label, style={"font-weight": "600", "font-size": "0.9rem"})
             unit = f"{control.unit}; " if control.unit else ""
             solara.Text(f"({unit}{control.range_text})", classes=["ts-unit"])
-        solara.Text(control.description, classes=["ts-meaning"])
-        with solara.Row(gap="8px", style={"align-items": "center"}):
-            with solara.Div(style={"flex": "1 1 auto", "min-width": "140px"}):
+        if control.description != control.lever_description:
+            solara.Text(control.description, classes=["ts-meaning"])
+        with solara.Row(gap="8px", style={"align-items": "center", "flex-wrap": "nowrap", "max-width": "100%"}):
+            with solara.Div(style={"flex": "1 1 0", "min-width": "0"}):
                 solara.SliderFloat("", value=min(max(current, control.low), control.high), min=control.low,
                                    max=control.high, step=control.step, on_value=set_value, thumb_label=False)
-            with solara.Div(style={"width": "120px"}):
+            with solara.Div(style={"width": "104px", "flex": "0 0 104px"}):
                 solara.InputFloat("value", value=current, on_value=set_value, continuous_update=False)
-            if changed:
-                solara.Button("Reset", icon_name="mdi-undo", text=True, small=True,
-                              on_click=lambda: on_change(control, None))
         note = f"was {_format(control, control.reference)}" if changed else (
             "" if control.listed else "not set in the scenario: the value the model uses")
         if control.later:
@@ -102,8 +101,12 @@ def LeverControl(control: Control, value: float | None, on_change):
                 ", which this change replaces" if changed else "")
         if problem:
             solara.Error(problem, dense=True)
-        elif note:
-            solara.Text(note, classes=["ts-unit"])
+        if note or changed:
+            with solara.Row(gap="4px", style={"align-items": "center"}):
+                solara.Text(note, classes=["ts-unit"])
+                if changed:
+                    solara.Button("Reset", icon_name="mdi-undo", text=True, small=True, classes=["ts-reset"],
+                                  on_click=lambda: on_change(control, None))
 
 
 @solara.component
@@ -266,6 +269,12 @@ def Page():
                     Lever([c for c in members if c.lever == lever], changes, on_change, shown, on_show)
 
     _Results(start, status, built, changes, controls, problem, replicates, researchers, seed, month)
+    _Record(start, path, built, status, explorer, name, set_name, note, set_note, save, saved)
+    _Answer(start, status)
+
+
+@solara.component
+def _Record(start, path, built, status, explorer, name, set_name, note, set_note, save, saved):
     with solara.Card("From exploration to record", margin=0):
         with solara.Row(gap="12px", style={"flex-wrap": "wrap", "align-items": "center"}):
             with solara.Div(style={"min-width": "260px"}):
@@ -307,7 +316,6 @@ def _save_path(start_file: Path, name: str) -> Path:
 
 @solara.component
 def _Results(start, status, built, changes, controls, problem, replicates, researchers, seed, month):
-    names = {k: r.name for k, r in start.regions.items()}
     with solara.Card(margin=0):
         if problem:
             solara.Error(f"The change cannot be run: {problem}")
@@ -338,6 +346,11 @@ def _Results(start, status, built, changes, controls, problem, replicates, resea
             # plain HTML: solara.Markdown would fetch a maths renderer that is not shipped for offline use
             solara.HTML(tag="div", unsafe_innerHTML=f"<b>What changed</b><ul>{''.join(items)}</ul>",
                         attributes={"id": "what-changed"})
+
+
+@solara.component
+def _Answer(start, status):
+    names = {k: r.name for k, r in start.regions.items()}
     answer = status.answer if status is not None else None
     if answer:
         figures = answer["figures"]
@@ -350,12 +363,12 @@ def _Results(start, status, built, changes, controls, problem, replicates, resea
                 solara.HTML(tag="img", attributes={"src": "data:image/png;base64," + figures["difference"],
                                                    "class": "ts-figure", "id": "figure-difference",
                                                    "alt": "difference from the baseline"})
-        with solara.Card("Retention: who works at home", margin=0):
-            solara.HTML(tag="img", attributes={"src": "data:image/png;base64," + figures["retention"],
-                                               "class": "ts-figure", "id": "figure-retention",
-                                               "alt": "retention curves"})
         with solara.Card("Headline indicators", margin=0):
             solara.HTML(unsafe_innerHTML=_table_html(answer["table"], names))
             solara.Text("Medians over replicates with the central 90% in brackets; differences are paired by "
                         "replicate seed (common random numbers); shares' differences in percentage points.",
                         classes=["ts-meaning"])
+        with solara.Card("Retention: who works at home", margin=0):
+            solara.HTML(tag="img", attributes={"src": "data:image/png;base64," + figures["retention"],
+                                               "class": "ts-figure", "id": "figure-retention",
+                                               "alt": "retention curves"})

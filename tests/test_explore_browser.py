@@ -92,11 +92,16 @@ def shots(tmp_path):
     return folder
 
 
-def wait_for_run(page, after: int, timeout: float = 120_000) -> int:
+def wait_for_run(page, after: int, timeout: float = 180_000, shots: Path | None = None) -> int:
     """Wait until a run newer than job ``after`` is shown; return its job number."""
-    page.wait_for_function(
-        "after => { const s = document.querySelector('#run-status'); "
-        "return s && s.dataset.state === 'done' && Number(s.dataset.job) > after; }", arg=after, timeout=timeout)
+    try:
+        page.wait_for_function(
+            "after => { const s = document.querySelector('#run-status'); "
+            "return s && s.dataset.state === 'done' && Number(s.dataset.job) > after; }", arg=after, timeout=timeout)
+    except Exception:
+        if shots is not None:
+            page.screenshot(path=shots / f"timeout_after_run_{after}.png", full_page=True)
+        raise
     return int(page.get_attribute("#run-status", "data-job"))
 
 
@@ -139,7 +144,7 @@ def test_an_analyst_changes_levers_reads_the_answer_saves_and_reproduces_it(brow
     page.on("request", lambda r: remote.append(r.url) if not r.url.startswith((app, "data:", "blob:")) else None)
 
     page.goto(app)
-    first = wait_for_run(page, 0)
+    first = wait_for_run(page, 0, shots=shots)
     page.screenshot(path=shots / "1_baseline.png", full_page=True)
     assert "nothing changed yet" in page.inner_text("#run-status")
     before_src = page.get_attribute("#figure-migration", "src")
@@ -153,10 +158,10 @@ def test_an_analyst_changes_levers_reads_the_answer_saves_and_reproduces_it(brow
 
     # Pull two levers, one after the other, waiting for each answer.
     set_lever(page, "Visa odds", "United States · every other origin", "0.3")
-    second = wait_for_run(page, first)
+    second = wait_for_run(page, first, shots=shots)
     assert "1 changed" in page.locator(".v-navigation-drawer").inner_text()
     set_lever(page, "Compute access", "China", "0.3")
-    third = wait_for_run(page, second)
+    third = wait_for_run(page, second, shots=shots)
     page.screenshot(path=shots / "2_changed.png", full_page=True)
 
     status = page.inner_text("#run-status")
