@@ -18,15 +18,19 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime as dt
+import functools
 import io
+import json
 import math
 import multiprocessing
 import os
+import queue
 import re
 import threading
 import time
 import types
 import typing
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -577,7 +581,7 @@ def _png(fig, dpi: int = 110) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def plot_compare_retention(results, *, tier: str = "top_tier", interval: float = 0.9):
+def plot_compare_retention(results, *, tier: str = "top_tier", interval: float = 0.9, caption: bool = True):
     """Return the home retention of each origin's ``tier`` researchers under each scenario (line style) over the
     baseline's (the first, solid), one panel per origin, bands the central ``interval`` of replicates."""
     import matplotlib.pyplot as plt
@@ -585,10 +589,10 @@ def plot_compare_retention(results, *, tier: str = "top_tier", interval: float =
     from .style import RC
 
     with plt.rc_context(RC):
-        return _draw_retention(results, tier, interval)
+        return _draw_retention(results, tier, interval, caption)
 
 
-def _draw_retention(results, tier: str, interval: float):
+def _draw_retention(results, tier: str, interval: float, caption: bool):
     from matplotlib.lines import Line2D
 
     from .compare import _curve_band, _region_axes, scenario_labels
@@ -623,102 +627,199 @@ def _draw_retention(results, tier: str, interval: float):
     reps = max(r.stocks["replicate"].nunique() for r in results)
     add_caption(fig, f"Share of each origin's {tier_label} researchers working in their origin region. "
                 + (f"Lines: medians of {reps} replicates; bands: central {interval:.0%} of replicates." if reps > 1
-                   else "One replicate: no band."))
+                   else "One replicate: no band."), draw=caption)
     return fig
 
 
-def answer(base, changed, request: Request) -> dict[str, Any]:
-    """Return what the page shows for a baseline run and a changed run (or None): figures as PNG (base64),
-    the headline comparison table, and the medians behind them (for checks)."""
-    from .compare import compare_table, plot_compare_curves, plot_compare_difference
+FIGURES = ("migration", "difference", "retention")
+
+
+def _figure(kind: str, results, tier: str):
+    from .compare import plot_compare_curves, plot_compare_difference
+
+    if kind == "migration":
+        return plot_compare_curves(results, tier=tier, caption=False)
+    if kind == "difference":
+        return plot_compare_difference(results, tier=tier, caption=False)
+    return plot_compare_retention(results, tier=tier, caption=False)
+
+
+def answer(base, changed, request: Request, render: Callable | None = None) -> dict[str, Any]:
+    """Return what the page shows for a baseline run and a changed run (or None): figures as PNG (base64) with
+    their captions, and the headline comparison table with intervals and paired differences.
+
+    ``render(kind, results, tier) -> (png, caption)`` draws one figure (default: here); the worker passes one
+    that draws the figures in parallel.
+    """
+    from .compare import compare_table
 
     results = [base] if changed is None else [base, changed]
-    figures = {"migration": _png(plot_compare_curves(results, tier=request.tier)),
-               "retention": _png(plot_compare_retention(results))}
-    if changed is not None:
-        figures["difference"] = _png(plot_compare_difference(results, tier=request.tier))
+    kinds = [k for k in FIGURES if changed is not None or k != "difference"]
+    render = render or _render_here
+    pending = {kind: render(kind, results, request.tier) for kind in kinds}
     table = compare_table(results, at=list(request.years) if request.years else None)
-    return {"figures": figures, "table": table.to_dict("records"),
-            "scenarios": [r.scenario.name for r in results]}
+    drawn = {kind: (value.result() if hasattr(value, "result") else value) for kind, value in pending.items()}
+    return {"figures": {k: png for k, (png, _) in drawn.items()},
+            "captions": {k: caption for k, (_, caption) in drawn.items()},
+            "table": table.to_dict("records"), "scenarios": [r.scenario.name for r in results]}
 
 
-def _worker(jobs, replies, latest) -> None:  # pragma: no cover - runs in the worker process; tested through Explorer
-    import pandas as pd  # noqa: F401 - imported here so the first run does not pay for it
+def _render_here(kind: str, results, tier: str) -> tuple[str, str]:
+    from .style import caption_of
 
-    from .runner import run
+    fig = _figure(kind, results, tier)
+    caption = caption_of(fig)
+    return _png(fig), caption
 
-    cache: dict[tuple, Any] = {}
+
+# The worker process runs no model itself: it hands each replicate, and each figure, to a pool of helper
+# processes (one per core) and assembles the answer. A run a newer request supersedes stops in every helper
+# at its next model step: each step checks the number of the latest request, shared by all processes.
+
+_SHARED: dict[str, Any] = {}
+
+
+def _helper_start(latest, steps_done) -> None:  # pragma: no cover - runs in the helper processes
+    _SHARED.update(latest=latest, steps_done=steps_done)
+    from . import compare, runner  # noqa: F401 - warm: the first request should not pay for the imports
+
+
+@functools.lru_cache(maxsize=8)
+def _scenario(text: str) -> Scenario:
+    return scenario_from_dict(json.loads(text), source="the explorer")
+
+
+def _replicate_task(job: int, scenario_text: str, replicate: int, seed: int):  # pragma: no cover - in helpers
+    from .runner import run_replicate
+
+    latest, steps_done = _SHARED["latest"], _SHARED["steps_done"]
+
+    def step_done() -> None:
+        with steps_done.get_lock():
+            steps_done.value += 1
+        if latest.value != job:
+            raise Cancelled
+
+    if latest.value != job:
+        raise Cancelled
+    return run_replicate(_scenario(scenario_text), replicate, seed, step_done)
+
+
+def _figure_task(kind: str, runs: list[tuple[str, dict, dict]], tier: str) -> tuple[str, str]:  # pragma: no cover
+    from .results import RunResult
+
+    results = [RunResult(scenario=_scenario(text), manifest=manifest, **tables) for text, manifest, tables in runs]
+    return _render_here(kind, results, tier)
+
+
+def _portable(result) -> tuple[str, dict, dict]:
+    """Return a run as plain data a helper process can rebuild it from (scenario as JSON text)."""
+    return json.dumps(result.scenario.to_dict()), result.manifest, result.tables
+
+
+def _worker(jobs, replies, latest, helpers: int) -> None:  # pragma: no cover - runs in the worker process
+    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor
+    from concurrent.futures import wait as wait_for
+
+    from .runner import assemble, replicate_seeds
+
+    context = multiprocessing.get_context("spawn")
+    steps_done = context.Value("q", 0)
+    pool = ProcessPoolExecutor(max_workers=helpers, mp_context=context, initializer=_helper_start,
+                               initargs=(latest, steps_done))
+    for _ in range(helpers):
+        pool.submit(time.sleep, 0)  # start the helpers now
+    base_cache: dict[tuple, Any] = {}
     last: dict[str, Any] = {}
-    while True:
-        job = jobs.get()
-        if job is None:
-            return
-        job_id, kind, payload = job
-        if kind == "run" and job_id < latest.value:
-            continue  # superseded before it started
-        try:
-            if kind == "report":
-                from .report import comparison_report_html, report_html
 
-                which, label = payload
-                if not last:
-                    raise ValueError("nothing has been run yet")
-                base, changed = last["base"], last.get("changed")
-                if changed is not None and label:  # the name and description the analyst has given it since
-                    changed = dataclasses.replace(changed, scenario=changed.scenario.model_copy(update=label))
-                html = report_html(changed or base) if which == "run" else comparison_report_html(
-                    [base, *([changed] if changed is not None else [])])
-                replies.put((job_id, "report", html))
+    def render(kind, results, tier):
+        return pool.submit(_figure_task, kind, [_portable(r) for r in results], tier)
+
+    def run_here(job_id: int, data: dict, request: Request, total: int):
+        text = json.dumps(data)
+        scenario = _scenario(text).with_run(seed=request.seed, replicates=request.replicates,
+                                            researchers=request.researchers)
+        text = json.dumps(scenario.to_dict())
+        seeds = replicate_seeds(scenario.run.seed, scenario.run.replicates)
+        started = time.perf_counter()
+        futures = [pool.submit(_replicate_task, job_id, text, i, seed) for i, seed in enumerate(seeds)]
+        while True:
+            done, pending = wait_for(futures, timeout=0.1, return_when=FIRST_EXCEPTION)
+            replies.put((job_id, "progress", min(1.0, steps_done.value / max(total, 1))))
+            if latest.value != job_id:
+                for future in pending:
+                    future.cancel()
+                raise Cancelled
+            if any(f.exception() is not None for f in done):
+                for future in pending:
+                    future.cancel()
+                raise next(f.exception() for f in done if f.exception() is not None)
+            if not pending:
+                break
+        return assemble(scenario, seeds, [f.result() for f in futures], time.perf_counter() - started)
+
+    parent = multiprocessing.parent_process()
+    try:
+        while True:
+            try:
+                job = jobs.get(timeout=1.0)
+            except queue.Empty:
+                if parent is not None and not parent.is_alive():
+                    return  # the server is gone without saying so
                 continue
-            request: Request = payload
-            total = request.replicates * 64
-            done = [0]
-            runs = []
-            base_key = (repr(request.baseline), request.seed, request.replicates, request.researchers)
-            todo = [("base", request.baseline, base_key not in cache)]
-            if request.changed is not None:
-                todo.append(("changed", request.changed, True))
-            steps = scenario_from_dict(request.baseline).run.steps
-            total = sum(1 for _, _, needed in todo if needed) * request.replicates * steps
-            stamp = [0.0]
-
-            def tick() -> None:
-                done[0] += 1
+            if job is None:
+                return
+            job_id, kind, payload = job
+            if kind == "run" and job_id < latest.value:
+                continue  # superseded before it started
+            try:
+                if kind == "report":
+                    replies.put((job_id, "report", _report(last, *payload)))
+                    continue
+                request: Request = payload
+                base_key = (json.dumps(request.baseline), request.seed, request.replicates,
+                            request.researchers)
+                needed = [base_key not in base_cache, request.changed is not None]
+                steps = scenario_from_dict(request.baseline).run.steps
+                total = sum(needed) * request.replicates * steps
+                with steps_done.get_lock():
+                    steps_done.value = 0
+                started, cpu = time.perf_counter(), time.process_time()
+                if needed[0]:
+                    base_cache.clear()
+                    base_cache[base_key] = run_here(job_id, request.baseline, request, total)
+                base = base_cache[base_key]
+                changed = run_here(job_id, request.changed, request, total) if needed[1] else None
+                ran = time.perf_counter() - started
                 if latest.value != job_id:
                     raise Cancelled
-                now = time.perf_counter()
-                if now - stamp[0] > 0.1:
-                    stamp[0] = now
-                    replies.put((job_id, "progress", done[0] / max(total, 1)))
+                last.clear()
+                last.update(base=base, changed=changed)
+                shown = answer(base, changed, request, render)
+                total_s = time.perf_counter() - started
+                shown["timing"] = {"run_seconds": round(ran, 3), "answer_seconds": round(total_s - ran, 3),
+                                   "total_seconds": round(total_s, 3), "runs": sum(needed), "helpers": helpers}
+                replies.put((job_id, "done", shown))
+            except Cancelled:
+                replies.put((job_id, "cancelled", None))
+            except Exception as exc:  # noqa: BLE001 - reported on the page, the worker keeps serving
+                replies.put((job_id, "error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
-            started, cpu = time.perf_counter(), time.process_time()
-            for which, data, needed in todo:
-                if which == "base" and not needed:
-                    runs.append(cache[base_key])
-                    continue
-                scenario = scenario_from_dict(data, source="the explorer")
-                result = run(scenario, seed=request.seed, replicates=request.replicates,
-                             researchers=request.researchers, progress=tick)
-                if which == "base":
-                    cache.clear()
-                    cache[base_key] = result
-                runs.append(result)
-            ran = time.perf_counter() - started
-            if latest.value != job_id:
-                raise Cancelled
-            base, changed = runs[0], (runs[1] if len(runs) > 1 else None)
-            last.clear()
-            last.update(base=base, changed=changed)
-            shown = answer(base, changed, request)
-            total_s = time.perf_counter() - started
-            shown["timing"] = {"run_seconds": round(ran, 3), "answer_seconds": round(total_s - ran, 3),
-                               "total_seconds": round(total_s, 3), "cpu_seconds": round(time.process_time() - cpu, 3),
-                               "runs": sum(1 for _, _, needed in todo if needed)}
-            replies.put((job_id, "done", shown))
-        except Cancelled:
-            replies.put((job_id, "cancelled", None))
-        except Exception as exc:  # noqa: BLE001 - reported on the page, the worker keeps serving
-            replies.put((job_id, "error", f"{type(exc).__name__}: {exc}"))
+
+def _report(last: dict[str, Any], which: str, label: dict[str, str]) -> str:
+    """Return the HTML report of the last run: the changed scenario's own, or its comparison with the baseline."""
+    from .report import comparison_report_html, report_html
+
+    if not last:
+        raise ValueError("nothing has been run yet")
+    base, changed = last["base"], last.get("changed")
+    if changed is not None and label:  # the name and description the analyst has given it since
+        changed = dataclasses.replace(changed, scenario=changed.scenario.model_copy(update=label))
+    if which == "run":
+        return report_html(changed or base)
+    return comparison_report_html([base, *([changed] if changed is not None else [])])
 
 
 @dataclass
@@ -741,12 +842,13 @@ class Explorer:
     ``on_change(status)`` is called from a background thread whenever the status changes.
     """
 
-    def __init__(self, on_change: Callable[[Status], None] | None = None):
+    def __init__(self, on_change: Callable[[Status], None] | None = None, helpers: int | None = None):
         context = multiprocessing.get_context("spawn")  # never fork a threaded server
+        helpers = helpers or max(1, min(os.cpu_count() or 1, 8))
         self._jobs = context.Queue()
         self._replies = context.Queue()
         self._latest = context.Value("q", 0, lock=False)
-        self._process = context.Process(target=_worker, args=(self._jobs, self._replies, self._latest), daemon=True,
+        self._process = context.Process(target=_worker, args=(self._jobs, self._replies, self._latest, helpers),
                                         name="talentsim-explore-worker")
         self._process.start()
         self.status = Status()
@@ -756,6 +858,8 @@ class Explorer:
         self._report_ready = threading.Condition(self._lock)
         self._next = 0
         self._closed = False
+        # The worker has helper processes, so it cannot be a daemon; stop it however this process ends.
+        self._finalizer = weakref.finalize(self, _stop, self._process, self._jobs, self._latest)
         self._listener = threading.Thread(target=self._listen, daemon=True, name="talentsim-explore-listener")
         self._listener.start()
 
@@ -837,23 +941,27 @@ class Explorer:
             self.on_change(self.status)
 
     def close(self) -> None:
-        """Stop the worker process."""
+        """Stop the worker process and its helpers."""
         self._closed = True
-        self._latest.value = -1
-        try:
-            self._jobs.put(None)
-        except (OSError, ValueError):
-            pass
-        self._process.join(timeout=2)
-        if self._process.is_alive():
-            self._process.terminate()
-            self._process.join(timeout=2)
+        self._finalizer()
 
     def __enter__(self) -> Explorer:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _stop(process, jobs, latest) -> None:
+    latest.value = -1  # running replicates stop at their next step
+    try:
+        jobs.put(None)
+    except (OSError, ValueError):
+        pass
+    process.join(timeout=5)
+    if process.is_alive():
+        process.terminate()
+        process.join(timeout=2)
 
 
 def change_months(scenario: Scenario) -> list[dt.date]:

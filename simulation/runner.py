@@ -6,7 +6,6 @@ import datetime as dt
 import platform
 import sys
 import time
-from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from .model import TalentModel
 from .results import RunResult, tables_from_recorder
 from .scenario import Scenario, load_scenario
 
-__all__ = ["replicate_seeds", "run", "simulate"]
+__all__ = ["assemble", "replicate_seeds", "run", "run_replicate", "simulate"]
 
 
 def replicate_seeds(root: int, replicates: int) -> list[int]:
@@ -45,7 +44,7 @@ def run(
     seed: int | None = None,
     replicates: int | None = None,
     researchers: int | None = None,
-    progress: bool | Callable[[], None] = False,
+    progress: bool = False,
 ) -> RunResult:
     """Run a scenario's replicates and return their tables.
 
@@ -54,8 +53,7 @@ def run(
         seed: root seed; default ``scenario.run.seed``. Replicate seeds are derived from it.
         replicates: number of replicates; default ``scenario.run.replicates``.
         researchers: researchers simulated at the start; default ``scenario.run.researchers``.
-        progress: show a progress bar on standard error; or a function called after every step of every
-            replicate (an exception it raises stops the run, e.g. to cancel a run that is no longer wanted).
+        progress: show a progress bar on standard error.
     """
     source = None
     if not isinstance(scenario, Scenario):
@@ -65,10 +63,9 @@ def run(
     seeds = replicate_seeds(scenario.run.seed, scenario.run.replicates)
 
     started = time.perf_counter()
-    parts: dict[str, list[pd.DataFrame]] = {}
+    parts: list[dict[str, pd.DataFrame]] = []
     bar = None
-    on_step = progress if callable(progress) else None
-    if progress and on_step is None:
+    if progress:
         from tqdm import tqdm
 
         bar = tqdm(
@@ -80,14 +77,26 @@ def run(
         )
     try:
         for replicate, replicate_seed in enumerate(seeds):
-            model = simulate(scenario, replicate_seed, bar.update if bar else on_step)
-            for name, table in tables_from_recorder(scenario, model.recorder, replicate, replicate_seed).items():
-                parts.setdefault(name, []).append(table)
+            parts.append(run_replicate(scenario, replicate, replicate_seed, bar.update if bar else None))
     finally:
         if bar is not None:
             bar.close()
-    wall = time.perf_counter() - started
+    return assemble(scenario, seeds, parts, time.perf_counter() - started, source)
 
+
+def run_replicate(scenario: Scenario, replicate: int, seed: int, progress=None) -> dict[str, pd.DataFrame]:
+    """Return the tables of one replicate of ``scenario`` run with ``seed`` (see :func:`simulate` for ``progress``).
+
+    :func:`run` calls it for each replicate in turn; other callers may run replicates in parallel and
+    :func:`assemble` them.
+    """
+    model = simulate(scenario, seed, progress)
+    return tables_from_recorder(scenario, model.recorder, replicate, seed)
+
+
+def assemble(scenario: Scenario, seeds: list[int], parts: list[dict[str, pd.DataFrame]], wall_seconds: float,
+             source: str | None = None) -> RunResult:
+    """Return the run made of the replicates' tables ``parts`` (in replicate order), with its manifest."""
     manifest = {
         "talentsim_version": _version("talentsim"),
         "scenario_name": scenario.name,
@@ -97,12 +106,12 @@ def run(
         "replicates": [{"replicate": i, "seed": s} for i, s in enumerate(seeds)],
         "researchers": scenario.run.researchers,
         "steps": scenario.run.steps,
-        "wall_time_seconds": round(wall, 3),
+        "wall_time_seconds": round(wall_seconds, 3),
         "python": platform.python_version(),
         "packages": {name: _version(name) for name in ("numpy", "pandas", "mesa", "pydantic")},
         "scenario": scenario.to_dict(),
     }
-    tables = {name: pd.concat(frames, ignore_index=True) for name, frames in parts.items()}
+    tables = {name: pd.concat([part[name] for part in parts], ignore_index=True) for name in parts[0]}
     return RunResult(scenario=scenario, manifest=manifest, **tables)
 
 
