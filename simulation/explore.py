@@ -9,8 +9,9 @@ Everything here works without the ``explore`` extra, so it is tested on its own:
 * :func:`changed_scenario` turns changed values and a start month into the scenario file an analyst would write
   (``extends:`` the starting file, only the changed levers, each as a ``{from: YYYY-MM, value}`` step) and validates
   it by merging it over the starting scenario with the same rule ``extends:`` follows;
-* :class:`Explorer` runs the baseline and the changed scenario in a worker process (so the page stays responsive)
-  through :func:`simulation.runner.run`; a newer request cancels a running one between two model steps.
+* :class:`Explorer` runs the baseline and the changed scenario in a worker process, so the page stays responsive;
+  the worker hands each replicate (:func:`simulation.runner.run_replicate`) and each figure to a pool of helper
+  processes, one per core, and a newer request cancels a running one between two model steps.
 """
 
 from __future__ import annotations

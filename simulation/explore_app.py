@@ -352,23 +352,23 @@ def _Results(start, status, built, changes, controls, problem, replicates, resea
 def _Answer(start, status):
     names = {k: r.name for k, r in start.regions.items()}
     answer = status.answer if status is not None else None
-    if answer:
-        figures = answer["figures"]
-        with solara.Card("Migration: where researchers work", margin=0):
-            solara.HTML(tag="img", attributes={"src": "data:image/png;base64," + figures["migration"],
-                                               "class": "ts-figure", "id": "figure-migration",
-                                               "alt": "migration curves"})
-        if "difference" in figures:
-            with solara.Card("Paired difference from the baseline", margin=0):
-                solara.HTML(tag="img", attributes={"src": "data:image/png;base64," + figures["difference"],
-                                                   "class": "ts-figure", "id": "figure-difference",
-                                                   "alt": "difference from the baseline"})
-        with solara.Card("Headline indicators", margin=0):
-            solara.HTML(unsafe_innerHTML=_table_html(answer["table"], names))
-            solara.Text("Medians over replicates with the central 90% in brackets; differences are paired by "
-                        "replicate seed (common random numbers); shares' differences in percentage points.",
-                        classes=["ts-meaning"])
-        with solara.Card("Retention: who works at home", margin=0):
-            solara.HTML(tag="img", attributes={"src": "data:image/png;base64," + figures["retention"],
-                                               "class": "ts-figure", "id": "figure-retention",
-                                               "alt": "retention curves"})
+    if not answer:
+        return
+    figures, captions = answer["figures"], answer.get("captions", {})
+
+    def figure(kind: str, title: str, alt: str) -> None:
+        with solara.Card(title, margin=0):
+            solara.HTML(tag="img", attributes={"src": "data:image/png;base64," + figures[kind], "class": "ts-figure",
+                                               "id": f"figure-{kind}", "alt": alt})
+            if captions.get(kind):
+                solara.HTML(tag="div", unsafe_innerHTML=html.escape(captions[kind]), classes=["ts-meaning"])
+
+    figure("migration", "Migration: where researchers work", "migration curves")
+    if "difference" in figures:
+        figure("difference", "Paired difference from the baseline", "difference from the baseline")
+    with solara.Card("Headline indicators", margin=0):
+        solara.HTML(unsafe_innerHTML=_table_html(answer["table"], names))
+        solara.Text("Medians over replicates with the central 90% in brackets; differences are paired by "
+                    "replicate seed (common random numbers); shares' differences in percentage points.",
+                    classes=["ts-meaning"])
+    figure("retention", "Retention: who works at home", "retention curves")
