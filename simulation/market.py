@@ -1,4 +1,4 @@
-"""Market kernels: search, logit choice and capacity-limited matching as column operations.
+"""Market kernels: random draws, quantiles, search hazards and utilities as column operations.
 
 Pure functions on numpy arrays, with no Mesa import, so each can be tested against its closed form.
 """
@@ -13,12 +13,10 @@ __all__ = [
     "choose_best",
     "gumbel",
     "inverse_cdf",
-    "logit_choice",
-    "match_under_capacity",
     "offer_utility",
-    "quantiles",
     "search_probability",
     "stochastic_round",
+    "weighted_quantiles",
 ]
 
 
@@ -31,6 +29,7 @@ class OfferKind:
     RETURN = 3  # a return-programme package for an expatriate
 
     LABELS = {STAY: "stay", VACANCY: "vacancy", BONUS: "signing bonus", RETURN: "return programme"}
+    TARGETED = (BONUS, RETURN)  # invitations that bring their own post
 
 
 def stochastic_round(x: float, rng: np.random.Generator) -> int:
@@ -77,17 +76,30 @@ def inverse_cdf(cumulative: np.ndarray, row: np.ndarray, u: np.ndarray) -> np.nd
     return category.reshape(slice_.shape)
 
 
-def quantiles(x: np.ndarray, levels: list[float]) -> np.ndarray:
-    """Return ``np.quantile(x, levels)`` (linear interpolation), from one partial sort and without its overhead."""
-    levels = np.asarray(levels, dtype=float)
-    position = levels * (len(x) - 1)
-    below = np.floor(position).astype(np.int64)
-    above = np.minimum(below + 1, len(x) - 1)
-    part = np.partition(x, np.unique(np.concatenate([below, above])))
-    a, b = part[below], part[above]
-    t = position - below
-    step = b - a
-    return np.where(t >= 0.5, b - step * (1 - t), a + step * t)  # numpy's rounding, from the nearer end
+def weighted_quantiles(x: np.ndarray, weight: np.ndarray, levels) -> np.ndarray:
+    """Return, for each level p, the smallest ``x_i`` such that the weight of ``{x <= x_i}`` is at least p of the total.
+
+    ``x`` must be positive. Values are binned on their floating-point exponent and top mantissa bits (256 bins
+    an octave, without a logarithm), the bin holding each quantile is found from cumulative weights, and only
+    that bin is sorted: exact, in a few passes over the data instead of a sort.
+    """
+    levels = np.atleast_1d(np.asarray(levels, dtype=float))
+    bits = x.view(np.int64) >> 44
+    low = int(bits.min())
+    bins = (bits - low).astype(np.int64)
+    cumulative = np.cumsum(np.bincount(bins, weights=weight))
+    total = cumulative[-1]
+    out = np.empty(len(levels))
+    for k, p in enumerate(levels):
+        target = p * total
+        b = min(int(np.searchsorted(cumulative, target * (1 - 1e-12))), len(cumulative) - 1)
+        members = np.flatnonzero(bins == b)
+        order = np.argsort(x[members], kind="stable")
+        before = cumulative[b - 1] if b > 0 else 0.0
+        running = before + np.cumsum(weight[members][order])
+        i = min(int(np.searchsorted(running, target * (1 - 1e-12))), len(order) - 1)
+        out[k] = x[members[order[i]]]
+    return out
 
 
 def search_probability(
@@ -154,45 +166,3 @@ def best_row(score: np.ndarray) -> np.ndarray:
         row[better] = j
         np.maximum(best, score[j], out=best)
     return row
-
-
-def logit_choice(utility: np.ndarray, group: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Return the row each group chooses, under multinomial logit over its rows.
-
-    Adding independent Gumbel noise and taking the maximum chooses row ``j`` of a group with probability
-    ``exp(V_j) / sum_k exp(V_k)``: the softmax of the group's utilities.
-    """
-    return choose_best(utility + rng.gumbel(size=len(utility)), group)
-
-
-def match_under_capacity(employer: np.ndarray, quality: np.ndarray, vacancies: np.ndarray) -> np.ndarray:
-    """Return which acceptors each employer keeps: its highest-quality ones, up to its vacancies.
-
-    Args:
-        employer: employer index chosen by each acceptor.
-        quality: acceptor quality; higher is kept first.
-        vacancies: open positions of each employer (indexed by employer).
-    """
-    if len(employer) == 0:
-        return np.zeros(0, dtype=bool)
-    # Only oversubscribed employers need their acceptors ranked; the others keep everyone.
-    counts = np.bincount(employer, minlength=len(vacancies))
-    over = counts > vacancies
-    accepted = ~over[employer]
-    if accepted.all():
-        return accepted
-    contested = np.flatnonzero(~accepted)
-    contested = contested[np.argsort(employer[contested], kind="stable")]  # grouped by employer, in row order
-    bounds = np.cumsum(counts[over])
-    for e, stop, n in zip(np.flatnonzero(over), bounds, counts[over]):
-        keep = int(vacancies[e])
-        if keep <= 0:
-            continue
-        rows = contested[stop - n : stop]
-        q = quality[rows]
-        cutoff = np.partition(q, n - keep)[n - keep]  # the keep-th highest quality
-        kept = q > cutoff
-        ties = np.flatnonzero(q == cutoff)[: keep - int(kept.sum())]  # equal quality: the earlier row first
-        kept[ties] = True
-        accepted[rows[kept]] = True
-    return accepted

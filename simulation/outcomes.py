@@ -33,8 +33,8 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
 __all__ = ["CURVE_COLUMNS", "CURVE_KINDS", "OUTCOME_KINDS", "Curve", "Outcome", "evaluate"]
 
-Tier = Literal["all", "top_tier", "elite"]
-TIER_WORDS = {"all": "all", "top_tier": "top-tier", "elite": "elite"}
+Tier = Literal["all", "top_tier", "elite", "frontier"]
+TIER_WORDS = {"all": "all", "top_tier": "top-tier", "elite": "elite", "frontier": "frontier"}
 YEAR_TOLERANCE = 1e-9
 
 # Columns of the curve table, in order; ``region``/``origin`` are empty where a curve has no such key.
@@ -137,7 +137,7 @@ class ShareOutcome(_AtYear):
 
     kind: Literal["share"]
     region: str = Field(description="Region where the researchers work.")
-    tier: Tier = Field("top_tier", description="all, top_tier or elite.")
+    tier: Tier = Field("top_tier", description="all, top_tier, elite or frontier.")
     origin: str | None = Field(None, description="Count only researchers of this origin (default: all origins).")
     UNIT: ClassVar[str] = "share"
 
@@ -146,7 +146,10 @@ class ShareOutcome(_AtYear):
         return f"Share of {who} researchers working in {self.region}, {_year_text(self.year)}"
 
     def compute(self, result: RunResult) -> float:
+        from .observe import UNPLACED
+
         rows = self.rows(result.stocks)
+        rows = rows[rows["region"] != UNPLACED]  # shares are of researchers with a research post
         if self.origin is not None:
             rows = rows[rows["origin"] == self.origin]
         total = rows["researchers"].sum()
@@ -159,7 +162,7 @@ class RetentionOutcome(_AtYear):
 
     kind: Literal["retention"]
     origin: str = Field(description="Origin region.")
-    tier: Tier = Field("all", description="all, top_tier or elite.")
+    tier: Tier = Field("all", description="all, top_tier, elite or frontier.")
     UNIT: ClassVar[str] = "share"
 
     def default_label(self) -> str:
@@ -178,7 +181,7 @@ class ResearchersOutcome(_AtYear):
 
     kind: Literal["researchers"]
     region: str = Field(description="Region where the researchers work.")
-    tier: Tier = Field("top_tier", description="all, top_tier or elite.")
+    tier: Tier = Field("top_tier", description="all, top_tier, elite or frontier.")
     origin: str | None = Field(None, description="Count only researchers of this origin (default: all origins).")
     UNIT: ClassVar[str] = "researchers"
 
@@ -259,7 +262,7 @@ class AbroadOutcome(_AtYear):
     """Share of a tier's researchers working outside their origin region at a year."""
 
     kind: Literal["abroad_share"]
-    tier: Tier = Field("top_tier", description="all, top_tier or elite.")
+    tier: Tier = Field("top_tier", description="all, top_tier, elite or frontier.")
     UNIT: ClassVar[str] = "share"
 
     def default_label(self) -> str:
@@ -276,7 +279,7 @@ class OriginShareOutcome(_AtYear):
 
     kind: Literal["origin_share"]
     origin: str = Field(description="Origin region.")
-    tier: Tier = Field("top_tier", description="all, top_tier or elite.")
+    tier: Tier = Field("top_tier", description="all, top_tier, elite or frontier.")
     UNIT: ClassVar[str] = "share"
 
     def default_label(self) -> str:
@@ -332,6 +335,70 @@ class StayRateOutcome(_Declared):
         return float(rows["in_host_region"].sum() / active) if active > 0 else math.nan
 
 
+EMPLOYER_TIER_COLUMNS = {"all": "headcount", "top_tier": "top_tier_headcount", "elite": "elite_headcount",
+                         "frontier": "frontier_headcount"}
+HIRE_COLUMNS = {"vacancy": "hires_vacancy", "signing_bonus": "hires_bonus", "return_programme": "hires_return"}
+
+
+class _EmployerCheck(_Declared):
+    employer: str = Field(description="Employer id.")
+
+    def check(self, scenario: Scenario) -> Check:
+        yield from super().check(scenario)
+        employers = scenario.employer_ids
+        if self.employer not in employers:
+            yield "employer", f"unknown employer '{self.employer}'{_close(self.employer, employers)}", self.employer
+
+
+class EmployerStaffOutcome(_EmployerCheck):
+    """Researchers of a tier on an employer's staff at a year, scaled to the real researchers they stand for."""
+
+    kind: Literal["employer_staff"]
+    tier: Tier = Field("frontier", description="all, top_tier, elite or frontier.")
+    year: float = Field(description="Year (the state in January of that year).")
+    UNIT: ClassVar[str] = "researchers"
+
+    def check(self, scenario: Scenario) -> Check:
+        yield from super().check(scenario)
+        yield from _check_year(self.year, "year", scenario)
+
+    def default_label(self) -> str:
+        return f"{TIER_WORDS[self.tier].capitalize()} researchers at {self.employer}, {_year_text(self.year)}"
+
+    def compute(self, result: RunResult) -> float:
+        table = result.employers
+        rows = table[(table["employer"] == self.employer) & (table["step"] == _step_at(table, self.year))]
+        return float(rows[EMPLOYER_TIER_COLUMNS[self.tier]].sum() * _scale(result))
+
+
+class EmployerHiresOutcome(_EmployerCheck):
+    """Hires of an employer through one kind of offer over a period, per year, scaled to real researchers."""
+
+    kind: Literal["employer_hires"]
+    offer: Literal["vacancy", "signing_bonus", "return_programme"] = Field(description="Kind of offer.")
+    between: tuple[float, float] = Field(description="[first year, last year]: hires from January of the first to January of the last.")
+    UNIT: ClassVar[str] = "researchers per year"
+
+    def check(self, scenario: Scenario) -> Check:
+        yield from super().check(scenario)
+        first, last = self.between
+        if last <= first:
+            yield "between", "the second year must come after the first", list(self.between)
+        yield from _check_year(first, "between", scenario)
+        yield from _check_year(last, "between", scenario)
+
+    def default_label(self) -> str:
+        first, last = self.between
+        return f"Hires by {self.offer.replace('_', ' ')} at {self.employer} per year, {_year_text(first)}-{_year_text(last)}"
+
+    def compute(self, result: RunResult) -> float:
+        table = result.employers
+        first, last = self.between
+        rows = table[(table["employer"] == self.employer) & (table["year"] > first + YEAR_TOLERANCE)
+                     & (table["year"] <= last + YEAR_TOLERANCE)]
+        return float(rows[HIRE_COLUMNS[self.offer]].sum() * _scale(result) / (last - first))
+
+
 OUTCOME_KINDS: dict[str, type[_Declared]] = {
     "share": ShareOutcome,
     "retention": RetentionOutcome,
@@ -341,12 +408,14 @@ OUTCOME_KINDS: dict[str, type[_Declared]] = {
     "abroad_share": AbroadOutcome,
     "origin_share": OriginShareOutcome,
     "stay_rate": StayRateOutcome,
+    "employer_staff": EmployerStaffOutcome,
+    "employer_hires": EmployerHiresOutcome,
 }
 
 Outcome = Annotated[
     Union[  # noqa: UP007
         ShareOutcome, RetentionOutcome, ResearchersOutcome, NetFlowOutcome, FlowOutcome, AbroadOutcome,
-        OriginShareOutcome, StayRateOutcome,
+        OriginShareOutcome, StayRateOutcome, EmployerStaffOutcome, EmployerHiresOutcome,
     ],
     Field(discriminator="kind"),
 ]
@@ -360,7 +429,7 @@ class MigrationCurve(_Declared):
     """Share of a tier's researchers working in each region, each step (by origin if asked)."""
 
     kind: Literal["migration"]
-    tier: Tier = Field("top_tier", description="all, top_tier or elite.")
+    tier: Tier = Field("top_tier", description="all, top_tier, elite or frontier.")
     by_origin: bool = Field(False, description="One curve per origin (shares within the origin).")
     UNIT: ClassVar[str] = "share"
 
@@ -382,7 +451,7 @@ class RetentionCurve(_Declared):
     """Share of each origin's researchers (of a tier) working in their origin region, each step."""
 
     kind: Literal["retention"]
-    tier: Tier = Field("all", description="all, top_tier or elite.")
+    tier: Tier = Field("all", description="all, top_tier, elite or frontier.")
     UNIT: ClassVar[str] = "share"
 
     def default_label(self) -> str:
@@ -400,7 +469,7 @@ class ResearchersCurve(_Declared):
     """Researchers of a tier working in each region, each step, scaled to real researchers."""
 
     kind: Literal["researchers"]
-    tier: Tier = Field("top_tier", description="all, top_tier or elite.")
+    tier: Tier = Field("top_tier", description="all, top_tier, elite or frontier.")
     UNIT: ClassVar[str] = "researchers"
 
     def default_label(self) -> str:

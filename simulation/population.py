@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 import numpy as np
+from scipy.special import ndtri
 
 from .scenario import Scenario
 
@@ -25,7 +26,8 @@ class Population:
     origin: np.ndarray  # int8, region of undergraduate degree
     region: np.ndarray  # int8, where the researcher works now
     employer: np.ndarray  # int16
-    quality: np.ndarray  # float64, lognormal; 1 = median of the initial population
+    quality: np.ndarray  # float64, lognormal by origin
+    weight: np.ndarray  # float64, model researchers this one counts for (upper tail sampled densely; mean 1)
     career_age: np.ndarray  # float32, years since PhD
     tenure: np.ndarray  # float32, years with the current employer
     years_abroad: np.ndarray  # float32, years worked outside the origin region
@@ -74,6 +76,7 @@ class Researcher:
     region: int
     employer: int
     quality: float
+    weight: float
     career_age: float
     tenure: float
     years_abroad: float
@@ -106,6 +109,35 @@ def _draw_preferences(scenario: Scenario, origin: np.ndarray, rng: np.random.Gen
     for name in ("b_pay", "b_impact", "b_net"):
         np.maximum(out[name], 0.0, out=out[name])
     return out
+
+
+def draw_quality(
+    scenario: Scenario, origin: np.ndarray, rng: np.random.Generator, shift: np.ndarray | float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the quality and weight of researchers of the given origins.
+
+    ln(quality) is normal with the origin's mean and sigma (``population.quality_by_origin``) plus ``shift``.
+    A share ``tail_sampling.share`` of draws comes from above the origin's ``tail_sampling.quantile``; weights
+    ``f/g`` (true over sampling density) undo that, so weighted counts are unbiased and weights average 1.
+    """
+    pop = scenario.population
+    tail = pop.tail_sampling
+    n = len(origin)
+    mean = np.zeros(len(scenario.region_ids))
+    sigma = np.full(len(scenario.region_ids), pop.quality_sigma)
+    for code, region in enumerate(scenario.region_ids):
+        spec = pop.quality_by_origin.get(region)
+        if spec is not None:
+            mean[code] = spec.log_mean
+            sigma[code] = spec.sigma if spec.sigma is not None else pop.quality_sigma
+    u = rng.random(n)
+    dense = rng.random(n) < tail.share
+    u = np.where(dense, tail.quantile + (1.0 - tail.quantile) * u, u)
+    # The tail's density is raised from 1 - share to 1 - share + share / (1 - quantile) above the quantile.
+    weight = 1.0 / ((1.0 - tail.share) + tail.share * (u >= tail.quantile) / (1.0 - tail.quantile))
+    z = ndtri(np.clip(u, 1e-16, 1 - 1e-16))
+    quality = np.exp(mean[origin] + sigma[origin] * z + shift)
+    return quality, weight
 
 
 def _draw_rows(shares: np.ndarray, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -143,7 +175,7 @@ def draw_initial_population(
     origin_p = np.array([pop.origin_shares.get(r, 0.0) for r in regions])
     origin = rng.choice(len(regions), size=n, p=origin_p / origin_p.sum()).astype(np.int8)
     region = _draw_rows(share_matrix(pop.initial_location, regions), origin, rng)
-    quality = rng.lognormal(0.0, pop.quality_sigma, size=n)
+    quality, weight = draw_quality(scenario, origin, rng)
 
     employer = np.empty(n, dtype=np.int16)
     emp_region = np.array([regions.index(e.region) for e in scenario.employers.values()])
@@ -162,10 +194,10 @@ def draw_initial_population(
         pick = (u[rows, None] > cumulative).sum(axis=1)
         employer[rows] = candidates[pick]
 
-    career_age = rng.gamma(2.0, scenario.population.career_age_mean_years / 2.0, size=n).astype(np.float32)
+    career_age = rng.gamma(2.0, pop.career_age_mean_years / 2.0, size=n).astype(np.float32)
     abroad = region != origin
-    years_abroad = np.where(abroad, 4.0 + career_age * rng.uniform(0.5, 1.0, size=n), 0.0).astype(np.float32)
-    tenure = (rng.random(n) * np.minimum(career_age, 8.0)).astype(np.float32)
+    years_abroad = np.where(abroad, pop.phd_years + career_age * rng.uniform(0.5, 1.0, size=n), 0.0).astype(np.float32)
+    tenure = (rng.random(n) * np.minimum(career_age, pop.initial_tenure_cap_years)).astype(np.float32)
     prefs = _draw_preferences(scenario, origin, rng)
     return Population(
         id=np.arange(n, dtype=np.int64),
@@ -173,10 +205,11 @@ def draw_initial_population(
         region=region,
         employer=employer,
         quality=quality,
+        weight=weight,
         career_age=career_age,
         tenure=tenure,
         years_abroad=years_abroad,
-        years_in_region=np.where(abroad, years_abroad, career_age + 4.0).astype(np.float32),
+        years_in_region=np.where(abroad, years_abroad, career_age + pop.phd_years).astype(np.float32),
         bonus_per_year=np.zeros(n, dtype=np.float32),
         bonus_years_left=np.zeros(n, dtype=np.float32),
         bound_draw=rng.random(n).astype(np.float32),
@@ -202,8 +235,9 @@ def draw_graduates(
     regions = scenario.region_ids
     origin = rng.choice(len(regions), size=n, p=origin_mix).astype(np.int8)
     trained = _draw_rows(share_matrix(scenario.population.training_location, regions), origin, rng)
-    quality = rng.lognormal(0.0, scenario.population.quality_sigma, size=n) * np.exp(quality_shift[trained])
+    quality, weight = draw_quality(scenario, origin, rng, quality_shift[trained])
     abroad = trained != origin
+    phd = scenario.population.phd_years
     prefs = _draw_preferences(scenario, origin, rng)
     zeros = np.zeros(n, dtype=np.float32)
     return Population(
@@ -212,10 +246,11 @@ def draw_graduates(
         region=trained,
         employer=np.full(n, UNPLACED, dtype=np.int16),
         quality=quality,
+        weight=weight,
         career_age=zeros.copy(),
         tenure=zeros.copy(),
-        years_abroad=np.where(abroad, 4.0, 0.0).astype(np.float32),  # the PhD years abroad
-        years_in_region=np.full(n, 4.0, dtype=np.float32),
+        years_abroad=np.where(abroad, phd, 0.0).astype(np.float32),  # the PhD years abroad
+        years_in_region=np.full(n, phd, dtype=np.float32),
         bonus_per_year=zeros.copy(),
         bonus_years_left=zeros.copy(),
         bound_draw=rng.random(n).astype(np.float32),

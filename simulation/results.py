@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .outputs import atomic_write
-from .observe import EMPLOYER_FIELDS, ENTRY, EXIT, TIERS, Recorder
+from .observe import EMPLOYER_FIELDS, ENTRY, EXIT, TIERS, UNPLACED, Recorder
 from .scenario import Scenario, scenario_from_dict
 
 __all__ = ["TABLES", "RunResult", "headline", "load_results", "migration_curve", "retention_curve"]
@@ -47,15 +47,16 @@ def tables_from_recorder(scenario: Scenario, recorder: Recorder, replicate: int,
         df.insert(0, "replicate", replicate)
         return df
 
-    stocks = frame(recorder.stocks, ["region", "origin", "tier"], [regions, regions, list(TIERS)], "researchers")
+    stocks = frame(recorder.stocks, ["region", "origin", "tier"], [[*regions, UNPLACED], regions, list(TIERS)], "researchers")
 
     places_from = [*regions, ENTRY]
     places_to = [*regions, EXIT]
     flows = frame(recorder.flows, ["from_region", "to_region", "origin"], [places_from, places_to, regions], "moves")
     flows = flows[(flows.step > 0) & ~((flows.from_region == ENTRY) & (flows.to_region == EXIT))]
 
-    home = np.einsum("sooT->soT", recorder.stocks)  # region == origin
-    total = recorder.stocks.sum(axis=1)  # step x origin x tier
+    placed = recorder.stocks[:, :-1]  # researchers with a research post
+    home = np.einsum("sooT->soT", placed)  # region == origin
+    total = placed.sum(axis=1)  # step x origin x tier
     retention = frame(total, ["origin", "tier"], [regions, list(TIERS)], "researchers")
     retention["at_home"] = home.reshape(-1)
     retention["retention"] = retention["at_home"] / retention["researchers"].where(retention["researchers"] > 0)
@@ -75,8 +76,6 @@ def tables_from_recorder(scenario: Scenario, recorder: Recorder, replicate: int,
     for k, name in enumerate(EMPLOYER_FIELDS[1:], start=1):
         emp[name] = recorder.employers[..., k].reshape(-1)
     emp.insert(emp.columns.get_loc("employer") + 1, "region", emp["employer"].map({k: e.region for k, e in scenario.employers.items()}))
-    for name in ("headcount", "top_tier_headcount", "positions", "arrivals", "departures"):
-        emp[name] = emp[name].astype(np.int64)
     return {
         "stocks": stocks,
         "flows": flows.reset_index(drop=True),
@@ -96,7 +95,7 @@ def migration_curve(stocks: pd.DataFrame, tier: str = "top_tier", by_origin: boo
     Columns: replicate, step, year, region, [origin,] share.
     """
     keys = ["replicate", "step", "year", "region"] + (["origin"] if by_origin else [])
-    rows = stocks[stocks.tier == tier]
+    rows = stocks[(stocks.tier == tier) & (stocks.region != UNPLACED)]
     counts = rows.groupby(keys, observed=True)["researchers"].sum().reset_index()
     denominator_keys = ["replicate", "step"] + (["origin"] if by_origin else [])
     totals = counts.groupby(denominator_keys, observed=True)["researchers"].transform("sum")
@@ -125,7 +124,7 @@ def headline(result: RunResult, interval: float = 0.9) -> pd.DataFrame:
     stocks, retention = result.stocks, result.retention
     last = int(stocks.step.max())
     rows = []
-    for tier in ("top_tier", "elite"):
+    for tier in ("top_tier", "elite", "frontier"):
         shares = migration_curve(stocks[stocks.step.isin([0, last])], tier)
         summary = summarise(shares, ["step", "year", "region"], "share", interval)
         summary.insert(0, "indicator", f"share of {tier.replace('_', '-')} researchers working in region")

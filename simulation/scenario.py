@@ -271,6 +271,11 @@ class PreferenceSettings(Strict):
     )
     move_cost_region: NonNegative = Field(description="Utility cost of moving to another region.")
     move_cost_employer: NonNegative = Field(description="Utility cost of changing employer within a region.")
+    restriction_aversion: NonNegative = Field(
+        1.0, le=20.0, description="Utility cost of joining an employer or region whose staff may not leave, per unit "
+        "of the exit-restriction share there (1 = a restriction of 1 costs as much as about half the pay for an "
+        "average pay weight; assumption)."
+    )
     impact_weights: ImpactWeights = Field(default_factory=ImpactWeights)
 
     def for_origin(self, origin: str) -> Preferences:
@@ -293,6 +298,26 @@ class ExitSettings(Strict):
     )
 
 
+class TailSampling(Strict):
+    """Denser sampling of the upper tail of quality, with weights, so the frontier tier has enough researchers.
+
+    A share ``share`` of model researchers is drawn from the top ``1 - quantile`` of their origin's quality
+    distribution; each researcher carries the weight that makes weighted counts unbiased (importance sampling).
+    """
+
+    quantile: float = Field(0.99, ge=0.5, lt=1.0, description="Quantile above which quality is sampled densely.")
+    share: float = Field(
+        0.25, ge=0.0, lt=1.0, description="Share of model researchers drawn from above that quantile (0: plain sampling)."
+    )
+
+
+class QualityDistribution(Strict):
+    """The distribution of ln(quality) of one origin's researchers."""
+
+    log_mean: float = Field(0.0, ge=-5.0, le=5.0, description="Mean of ln(quality) (0: the reference origin).")
+    sigma: Positive | None = Field(None, le=3.0, description="Standard deviation of ln(quality); default quality_sigma.")
+
+
 class Population(Strict):
     """The researcher population at the start and the graduates who join it."""
 
@@ -305,6 +330,15 @@ class Population(Strict):
         0.8, description="Quality quantile of the top tier (MacroPolo: NeurIPS authors, about the top 20%)."
     )
     elite_quantile: Probability = Field(0.99, description="Quality quantile of the elite (oral-presentation authors).")
+    frontier_quantile: Probability = Field(
+        0.999, description="Quality quantile of the frontier tier (the top 0.1%: the researchers mega-offers target)."
+    )
+    tail_sampling: TailSampling = Field(default_factory=lambda: TailSampling())
+    quality_by_origin: dict[str, QualityDistribution] = Field(
+        default_factory=dict,
+        description="Distribution of ln(quality) by origin (mean shift and sigma); unlisted origins: mean 0 and "
+        "quality_sigma. Derived from the origin mix of the top tier and of the elite (MacroPolo 2020).",
+    )
     origin_shares: dict[str, NonNegative] = Field(
         description="Share of researchers by origin at the start; sums to 1 (MacroPolo 2020, EVIDENCE B1)."
     )
@@ -321,7 +355,15 @@ class Population(Strict):
     abroad_quality_gain_per_year: NonNegative = Field(
         0.01, le=1.0, description="Yearly quality gain from experience abroad."
     )
-    abroad_quality_gain_years: NonNegative = Field(5.0, description="Years abroad over which the gain accrues.")
+    abroad_quality_gain_years: NonNegative = Field(5.0, le=100.0, description="Years abroad over which the gain accrues.")
+    phd_years: NonNegative = Field(
+        4.0, le=15.0, description="Years of PhD training, counted as years in the training region (and abroad, when "
+        "trained outside the origin). Assumption: 4-6 years is typical; 4 is the short end."
+    )
+    initial_tenure_cap_years: Positive = Field(
+        8.0, le=60.0, description="At the start, tenure is drawn uniformly up to the smaller of career age and this "
+        "cap (assumption)."
+    )
 
 
 class SearchSettings(Strict):
@@ -348,9 +390,18 @@ class MarketSettings(Strict):
     )
     bonus_amortisation_years: Positive = Field(4.0, description="Years over which a signing bonus vests.")
     network_per: Positive = Field(1000.0, description="Co-nationals are counted per this many researchers.")
-    state_funding_position_share: Probability = Field(
-        0.5, description="Share of state funding (beyond the start's) that pays for new positions; "
-        "the rest raises funding per researcher."
+    posts_funding_elasticity: float = Field(
+        0.5, ge=0.0, le=2.0, description="Elasticity of an employer's posts to its research budget (private investment "
+        "for companies, public research funding and state funding for state-backed employers); the rest of a change "
+        "in budget changes funding per researcher. Assumption: 0.5 splits new money evenly between posts and funding."
+    )
+    posts_compute_elasticity: float = Field(
+        0.25, ge=0.0, le=2.0, description="Elasticity of an employer's posts to the compute its region can use "
+        "(compute_access). Assumption: labs hire less where they cannot get chips."
+    )
+    target_selection_noise: NonNegative = Field(
+        0.3, le=5.0, description="Noise (Gumbel scale, in ln quality) with which targeted offers and return packages "
+        "pick recipients by quality; 0 takes the best eligible first (assumption)."
     )
 
 
@@ -364,6 +415,9 @@ class Strategy(Strict):
     raise_per_step: NonNegative = Field(0.02, le=1.0, description="Pay raise after losing people or leaving slots unfilled.")
     max_pay_multiplier: float = Field(1.5, ge=1.0, description="Upper bound on the pay multiplier (budget bound).")
     target_unfilled_share: Probability = Field(0.1, description="Unfilled share of positions it tolerates.")
+    relax_per_step: NonNegative = Field(
+        0.01, le=1.0, description="Pay relaxes toward the schedule by this share a step when neither happens (assumption)."
+    )
 
 
 class Employer(Strict):
@@ -375,7 +429,6 @@ class Employer(Strict):
     weight: Positive = Field(description="Relative size within its region at the start.")
     selectivity: NonNegative = Field(0.0, le=10.0, description="At the start, staff are drawn with weight x quality**selectivity.")
     vacancy_share: NonNegative = Field(0.1, le=5.0, description="Open positions at the start, as a share of staff.")
-    capacity_growth_per_year: float = Field(0.0, ge=-0.5, le=2.0, description="Yearly growth of positions.")
     base_pay_usd: Positive = Field(le=1e9, description="Pay (USD/year) for a researcher of median quality.")
     compute_per_researcher: Positive = Field(
         description="Compute per researcher, as an index (1 = a US frontier lab in 2019)."
@@ -395,14 +448,17 @@ class Employer(Strict):
 class BonusPolicy(Strict):
     """A signing-bonus policy: who an employer targets and what it offers."""
 
-    budget_usd_m_per_year: NonNegative = Field(description="Value of bonus offers it makes per year (USD million).")
+    budget_usd_m_per_year: NonNegative = Field(
+        le=1e6, description="Bonuses it pays per year (USD million): accepted offers spend it, refusals do not; it stops "
+        "offering once the year's budget is committed."
+    )
     bonus_usd: NonNegative = Field(description="Bonus offered to a researcher at the target threshold (USD).")
     max_usd: NonNegative = Field(description="Largest bonus it offers (USD).")
     target_quantile: Probability = Field(description="Quality quantile above which it targets researchers.")
     quality_elasticity: NonNegative = Field(1.0, description="Bonus rises as (quality / threshold)**elasticity.")
 
     @model_validator(mode="after")
-    def _max_covers_bonus(self) -> BonusPolicy:
+    def _max_covers_bonus(self) -> BonusPolicy:  # noqa: D401
         if self.max_usd < self.bonus_usd:
             raise FieldProblem(("max_usd",), f"must be at least bonus_usd ({self.bonus_usd:,.0f})")
         return self
@@ -412,7 +468,9 @@ class ReturnProgramme(Strict):
     """A return-talent programme: packages offered to a region's expatriates."""
 
     bonus_usd: NonNegative = Field(description="Package value (USD), treated as a signing bonus (EVIDENCE B7).")
-    slots_per_year: NonNegative = Field(description="Packages offered per year (real researchers).")
+    slots_per_year: NonNegative = Field(
+        le=1e6, description="Packages granted per year (real researchers): accepted packages use slots, refusals do not."
+    )
     max_career_age_years: NonNegative = Field(12.0, description="Eligible up to this career age (age limit).")
     min_years_abroad: NonNegative = Field(3.0, description="Eligible after this many years abroad.")
 
@@ -429,17 +487,6 @@ class StateFunding(Strict):
 
     region: dict[str, Scheduled(NonNegative)] = Field(default_factory=dict, description="Funding by region.")
     employer: dict[str, Scheduled(NonNegative)] = Field(default_factory=dict, description="Funding by employer.")
-
-
-class CapacityGrowth(Strict):
-    """Growth of positions (per year, added to each employer's own ``capacity_growth_per_year``)."""
-
-    region: dict[str, Scheduled(Annotated[float, Field(ge=-0.5, le=2.0)])] = Field(
-        default_factory=dict, description="Extra yearly growth of positions of every employer in a region."
-    )
-    employer: dict[str, Scheduled(Annotated[float, Field(ge=-0.5, le=2.0)])] = Field(
-        default_factory=dict, description="Extra yearly growth of positions of one employer."
-    )
 
 
 class Pipeline(Strict):
@@ -476,12 +523,24 @@ class Levers(Strict):
     )
     exit_restriction: ExitRestriction = Field(default_factory=ExitRestriction)
     state_funding_usd_m_per_year: StateFunding = Field(default_factory=StateFunding)
-    capacity_growth_per_year: CapacityGrowth = Field(default_factory=CapacityGrowth)
-    return_programme: dict[str, Scheduled(ReturnProgramme)] = Field(
-        default_factory=dict, description="Return programme by region (for that region's expatriates)."
+    return_programme: dict[str, dict[str, Scheduled(ReturnProgramme)]] = Field(
+        default_factory=dict, description="Region -> programme name -> return programme for that region's expatriates. "
+        "A scenario adds a programme under a new name and replaces one by reusing its name.",
     )
-    signing_bonus: dict[str, Scheduled(BonusPolicy)] = Field(
-        default_factory=dict, description="Signing-bonus policy by employer. Unlisted employers offer none."
+    signing_bonus: dict[str, dict[str, Scheduled(BonusPolicy)]] = Field(
+        default_factory=dict, description="Employer -> policy name -> signing-bonus policy. Several policies can stand "
+        "together; a scenario adds a policy under a new name and replaces one by reusing its name. Unlisted employers "
+        "offer none.",
+    )
+    talent_visa_odds: dict[str, dict[str, Scheduled(Probability)]] = Field(
+        default_factory=dict,
+        description="Destination region -> origin (or 'default') -> probability that a targeted offer (signing bonus) "
+        "crosses the border on a talent-visa route (the US O-1/EB-1 kind), outside the general lottery. Unlisted: 1.",
+    )
+    research_funding_index: dict[str, Scheduled(Positive)] = Field(
+        default_factory=dict,
+        description="Public research funding by region as an index (start = 1); state-backed employers' own budgets "
+        "follow it. Unlisted: 1.",
     )
     compute_access: dict[str, Scheduled(NonNegative)] = Field(
         default_factory=dict, description="Multiplier on compute per researcher by region (export controls). Unlisted: 1."
@@ -491,6 +550,24 @@ class Levers(Strict):
         description="Multiplier on private employers' funding per researcher by region (EVIDENCE B3). Unlisted: 1.",
     )
     pipeline: Pipeline = Field(default_factory=Pipeline)
+
+    @field_validator("signing_bonus", "return_programme", mode="before")
+    @classmethod
+    def _policies_are_named(cls, value: Any, info: ValidationInfo) -> Any:
+        policy = BonusPolicy if info.field_name == "signing_bonus" else ReturnProgramme
+        if isinstance(value, dict):
+            for owner, policies in value.items():
+                flat = isinstance(policies, list) or (
+                    isinstance(policies, dict) and any(k in policy.model_fields for k in policies)
+                )
+                if flat:
+                    raise FieldProblem(
+                        (owner,),
+                        "policies are named: write "
+                        f"'{owner}: {{standard: {{{next(iter(policy.model_fields))}: ...}}}}'; a scenario adds a "
+                        "policy under a new name and replaces one by reusing its name",
+                    )
+        return value
 
 
 class Scenario(Strict):
@@ -1078,6 +1155,11 @@ def check_references(scenario: Scenario) -> Iterator[tuple[tuple[Any, ...], str,
         yield ("population", "elite_quantile"), (
             f"must be greater than top_tier_quantile ({pop.top_tier_quantile:g})"
         ), pop.elite_quantile, True
+    if pop.frontier_quantile <= pop.elite_quantile:
+        yield ("population", "frontier_quantile"), (
+            f"must be greater than elite_quantile ({pop.elite_quantile:g})"
+        ), pop.frontier_quantile, True
+    yield from region_keys(pop.quality_by_origin, ("population", "quality_by_origin"))
     yield from shares(pop.origin_shares, ("population", "origin_shares"))
     for table in ("initial_location", "training_location"):
         rows = getattr(pop, table)
@@ -1091,14 +1173,15 @@ def check_references(scenario: Scenario) -> Iterator[tuple[tuple[Any, ...], str,
     yield from region_keys(scenario.preferences.by_origin, ("preferences", "by_origin"))
 
     levers = scenario.levers
-    for name in ("visa_odds", "climate"):
+    for name in ("visa_odds", "climate", "talent_visa_odds"):
         table = getattr(levers, name)
         yield from region_keys(table, ("levers", name))
         for dest, row in table.items():
             yield from region_keys(row, ("levers", name, dest), allow_default=True)
-    for name in ("permanent_residence_years", "compute_access", "investment_index", "return_programme"):
+    for name in ("permanent_residence_years", "compute_access", "investment_index", "research_funding_index",
+                 "return_programme"):
         yield from region_keys(getattr(levers, name), ("levers", name))
-    for name in ("exit_restriction", "state_funding_usd_m_per_year", "capacity_growth_per_year"):
+    for name in ("exit_restriction", "state_funding_usd_m_per_year"):
         lever = getattr(levers, name)
         yield from region_keys(lever.region, ("levers", name, "region"))
         yield from employer_keys(lever.employer, ("levers", name, "employer"))

@@ -113,11 +113,11 @@ CASES = [
     ({"levers.visa_odd": {"US": {"China": 0.5}}}, "levers.visa_odd", "'visa_odd'", "did you mean 'visa_odds'?"),
     ({"run.stepmonths": 6}, "run.stepmonths", "'stepmonths'", "did you mean 'step_months'?"),
     ({"employers.openai.salary_usd": 1}, "employers.openai.salary_usd", "'salary_usd'", "Allowed: name, region, kind"),
-    ({"levers.return_programme.China.age_limit": 40}, "levers.return_programme.China.age_limit", "'age_limit'",
+    ({"levers.return_programme.China.qiming.age_limit": 40}, "levers.return_programme.China.qiming.age_limit", "'age_limit'",
      "Allowed: bonus_usd, slots_per_year, max_career_age_years"),
     ({"levers.compute_access.China[1].valeu": 0.5}, "levers.compute_access.China[1].valeu", "'valeu'",
      "did you mean 'value'?"),
-    ({"levers.signing_bonus.openai.target_quantil": 0.9}, "levers.signing_bonus.openai.target_quantil",
+    ({"levers.signing_bonus.openai.standard.target_quantil": 0.9}, "levers.signing_bonus.openai.standard.target_quantil",
      "'target_quantil'", "did you mean 'target_quantile'?"),
     # wrong types
     ({"employers.openai.base_pay_usd": "lots"}, "employers.openai.base_pay_usd", "'lots'", "must be a number"),
@@ -145,7 +145,7 @@ CASES = [
     ({"levers.exit_restriction.region.China": -0.1}, "levers.exit_restriction.region.China", "-0.1",
      "must be between 0 and 1"),
     ({"population.top_tier_quantile": 1.2}, "population.top_tier_quantile", "1.2", "must be between 0 and 1"),
-    ({"levers.signing_bonus.openai.target_quantile": 99}, "levers.signing_bonus.openai.target_quantile", "99",
+    ({"levers.signing_bonus.openai.standard.target_quantile": 99}, "levers.signing_bonus.openai.standard.target_quantile", "99",
      "must be between 0 and 1"),
     ({"population.exits.hazard_per_year": 1.5}, "population.exits.hazard_per_year", "1.5", "between 0 and 1"),
     ({"population.elite_quantile": 0.5}, "population.elite_quantile", "0.5",
@@ -156,15 +156,16 @@ CASES = [
     ({"run.researchers": -10}, "run.researchers", "-10", "must be between 100 and 50,000,000"),
     ({"run.replicates": 0}, "run.replicates", "0", "must be between 1 and 100,000"),
     ({"population.represents": 0}, "population.represents", "0", "must be greater than 0"),
-    ({"levers.return_programme.China.slots_per_year": -1}, "levers.return_programme.China.slots_per_year", "-1",
-     "must be 0 or more"),
-    ({"levers.signing_bonus.openai.budget_usd_m_per_year": -100},
-     "levers.signing_bonus.openai.budget_usd_m_per_year", "-100", "must be 0 or more"),
-    ({"levers.signing_bonus.openai.max_usd": 1000}, "levers.signing_bonus.openai.max_usd", "1000",
+    ({"levers.return_programme.China.qiming.slots_per_year": -1}, "levers.return_programme.China.qiming.slots_per_year", "-1",
+     "must be between 0 and 1,000,000"),
+    ({"levers.signing_bonus.openai.standard.budget_usd_m_per_year": -100},
+     "levers.signing_bonus.openai.standard.budget_usd_m_per_year", "-100", "must be between 0 and 1,000,000"),
+    ({"levers.signing_bonus.openai.standard.max_usd": 1000}, "levers.signing_bonus.openai.standard.max_usd", "1000",
      "must be at least bonus_usd (500,000)"),
     ({"levers.pipeline.entry_rate_per_year": -0.1}, "levers.pipeline.entry_rate_per_year", "-0.1", "0 or more"),
-    ({"levers.capacity_growth_per_year.region.US": -0.9}, "levers.capacity_growth_per_year.region.US", "-0.9",
-     "must be between -0.5 and 2"),
+    ({"market.posts_funding_elasticity": 3}, "market.posts_funding_elasticity", "3", "must be between 0 and 2"),
+    ({"levers.signing_bonus.meta": {"budget_usd_m_per_year": 1, "bonus_usd": 1, "max_usd": 2, "target_quantile": 0.9}},
+     "levers.signing_bonus.meta", None, "policies are named", "adds a policy under a new name"),
     ({"levers.state_funding_usd_m_per_year.region.China": -3000},
      "levers.state_funding_usd_m_per_year.region.China", "-3000", "must be 0 or more"),
     ({"levers.compute_access.China[2].value": -0.6}, "levers.compute_access.China[2].value", "-0.6", "0 or more"),
@@ -184,17 +185,17 @@ CASES = [
     ({"levers.visa_odds.Canada": {"default": 0.5}}, "levers.visa_odds.Canada", "'Canada'",
      "unknown region", "Allowed: US, China, Europe, RoW"),
     ({"levers.visa_odds.US.Chna": 0.5}, "levers.visa_odds.US.Chna", "'Chna'", "did you mean 'China'?", "'default'"),
-    ({"levers.signing_bonus.opnai": {"budget_usd_m_per_year": 1, "bonus_usd": 1, "max_usd": 2,
-                                     "target_quantile": 0.9}},
+    ({"levers.signing_bonus.opnai": {"standard": {"budget_usd_m_per_year": 1, "bonus_usd": 1, "max_usd": 2,
+                                                  "target_quantile": 0.9}}},
      "levers.signing_bonus.opnai", "'opnai'", "unknown employer; did you mean 'openai'?", "Allowed: openai, anthropic"),
     ({"levers.exit_restriction.employer.deepsek": 0.5}, "levers.exit_restriction.employer.deepsek", "'deepsek'",
      "unknown employer; did you mean 'deepseek'?"),
     ({"levers.exit_restriction.region.Atlantis": 0.5}, "levers.exit_restriction.region.Atlantis", "'Atlantis'",
      "unknown region"),
     ({"levers.compute_access.Moon": 0.5}, "levers.compute_access.Moon", "'Moon'", "unknown region"),
-    ({"levers.capacity_growth_per_year.employer.mistal": 0.1}, "levers.capacity_growth_per_year.employer.mistal",
+    ({"levers.state_funding_usd_m_per_year.employer.mistal": 0.1}, "levers.state_funding_usd_m_per_year.employer.mistal",
      "'mistal'", "unknown employer; did you mean 'mistral'?"),
-    ({"levers.return_programme.India": {"bonus_usd": 1, "slots_per_year": 1}}, "levers.return_programme.India",
+    ({"levers.return_programme.India": {"talent": {"bonus_usd": 1, "slots_per_year": 1}}}, "levers.return_programme.India",
      "'India'", "unknown region"),
     ({"population.initial_location.China.Africa": 0.0}, "population.initial_location.China.Africa", "'Africa'",
      "unknown region"),
@@ -265,14 +266,14 @@ def test_every_problem_in_a_file_is_reported_on_its_own_line(capsys, tmp_path):
         "run.start": "2025-13",
         "employers.openai.base_pay_usd": -5,
         "levers.visa_odds.US.China": 1.5,
-        "levers.signing_bonus.openai.target_quantile": "high",
+        "levers.signing_bonus.openai.standard.target_quantile": "high",
     }))
     code, _, err = invoke(capsys, "validate", file)
     assert code == 2
     assert "5 problems" in err
     for path, got in [("colour", "'colour'"), ("run.start", "'2025-13'"), ("employers.openai.base_pay_usd", "-5"),
                       ("levers.visa_odds.US.China", "1.5"),
-                      ("levers.signing_bonus.openai.target_quantile", "'high'")]:
+                      ("levers.signing_bonus.openai.standard.target_quantile", "'high'")]:
         assert line_for(err, file, path).endswith(f"(got {got})")
     assert len(problem_lines(err)) == 5
 
@@ -280,8 +281,8 @@ def test_every_problem_in_a_file_is_reported_on_its_own_line(capsys, tmp_path):
 def test_every_reference_and_share_problem_is_reported(capsys, tmp_path):
     file = write(tmp_path / "names.yaml", edited(baseline_data(), {
         "employers.openai.region": "Mars",
-        "levers.signing_bonus.opnai": {"budget_usd_m_per_year": 1, "bonus_usd": 1, "max_usd": 2,
-                                       "target_quantile": 0.9},
+        "levers.signing_bonus.opnai": {"standard": {"budget_usd_m_per_year": 1, "bonus_usd": 1, "max_usd": 2,
+                                                    "target_quantile": 0.9}},
         "levers.exit_restriction.employer.deepsek": 0.5,
         "levers.visa_odds.US.Chna": 0.5,
         "population.origin_shares.China": 0.5,
@@ -378,8 +379,8 @@ def test_reference_problems_in_a_child_name_the_child(capsys, tmp_path, parent):
     file = child(tmp_path, {
         "employers": {"newlab": {"name": "New lab", "region": "Atlantis", "kind": "startup", "weight": 1,
                                  "base_pay_usd": 1, "compute_per_researcher": 1, "funding_usd_per_researcher": 1}},
-        "levers": {"signing_bonus": {"opnai": {"budget_usd_m_per_year": 1, "bonus_usd": 1, "max_usd": 1,
-                                               "target_quantile": 0.9}}},
+        "levers": {"signing_bonus": {"opnai": {"standard": {"budget_usd_m_per_year": 1, "bonus_usd": 1, "max_usd": 1,
+                                                            "target_quantile": 0.9}}}},
     })
     code, _, err = invoke(capsys, "validate", file)
     assert code == 2

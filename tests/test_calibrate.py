@@ -31,11 +31,11 @@ def write_config(folder: Path, **changes) -> Path:
         "report_replicates": 2, "seed": 3, "end": "2023-01", "workers": 2,
         "parameters": {
             "entry_rate": {"path": "levers.pipeline.entry_rate_per_year", "bounds": [0.05, 0.35]},
-            "china_growth": {"path": "levers.capacity_growth_per_year.region.China", "from": "2019-01",
-                             "until": "2021-01", "bounds": [0.0, 0.6]},
+            "china_growth": {"path": "levers.research_funding_index.China", "from": "2019-01",
+                             "until": "2021-01", "bounds": [0.5, 2.0]},
         },
         "search": {"initial_points": 8, "starts": 1, "max_evaluations": 16},
-        "recovery": {"truth": {"entry_rate": 0.2, "china_growth": 0.3}, "initial_points": 8, "max_evaluations": 24},
+        "recovery": {"truth": {"entry_rate": 0.2, "china_growth": 1.3}, "initial_points": 8, "max_evaluations": 24},
     }
     config.update(changes)
     path = folder / "calibration.yaml"
@@ -45,11 +45,11 @@ def write_config(folder: Path, **changes) -> Path:
 
 def test_a_parameter_with_until_changes_only_its_window(tmp_path):
     calibration = load_calibration(write_config(tmp_path))
-    scenario = scenario_with(calibration, {"china_growth": 0.42})
-    schedule = scenario.levers.capacity_growth_per_year.region["China"]
-    base = calibration.scenario.levers.capacity_growth_per_year.region["China"]
-    assert value_at(schedule, dt.date(2019, 6, 1)) == 0.42
-    assert value_at(schedule, dt.date(2020, 12, 1)) == 0.42
+    scenario = scenario_with(calibration, {"china_growth": 1.42})
+    schedule = scenario.levers.research_funding_index["China"]
+    base = calibration.scenario.levers.research_funding_index["China"]
+    assert value_at(schedule, dt.date(2019, 6, 1)) == 1.42
+    assert value_at(schedule, dt.date(2020, 12, 1)) == 1.42
     for month in (dt.date(2021, 1, 1), dt.date(2022, 6, 1), dt.date(2030, 1, 1)):
         assert value_at(schedule, month) == value_at(base, month)
 
@@ -94,12 +94,12 @@ def test_bad_calibration_files_name_the_file_and_key(tmp_path, capsys):
 
 def test_a_start_point_must_name_parameters_within_their_bounds(tmp_path):
     search = {"initial_points": 8, "starts": 1, "max_evaluations": 16}
-    path = write_config(tmp_path, search={**search, "start": {"entry_rat": 0.2, "china_growth": 0.9}})
+    path = write_config(tmp_path, search={**search, "start": {"entry_rat": 0.2, "china_growth": 2.9}})
     with pytest.raises(ScenarioError) as info:
         load_calibration(path)
     lines = str(info.value).splitlines()
     assert any("search.start.entry_rat" in line and "entry_rate, china_growth" in line for line in lines)
-    assert any("search.start.china_growth" in line and "[0.0, 0.6]" in line and "0.9" in line for line in lines)
+    assert any("search.start.china_growth" in line and "[0.5, 2.0]" in line and "2.9" in line for line in lines)
 
 
 def test_the_first_run_starts_from_the_start_point(tmp_path, monkeypatch):
@@ -114,7 +114,7 @@ def test_the_first_run_starts_from_the_start_point(tmp_path, monkeypatch):
 
     monkeypatch.setattr(Evaluator, "evaluate", spy)
     fit = calibrate(load_calibration(path), log=lambda _: None)
-    assert seen[0] == pytest.approx({"entry_rate": 0.123, "china_growth": 0.3})  # china_growth mid-bounds
+    assert seen[0] == pytest.approx({"entry_rate": 0.123, "china_growth": 1.25})  # china_growth mid-bounds
     design = 1 + 1 + 4  # the start, the mid-point and the Sobol points
     assert seen[design] == pytest.approx(seen[0])  # Nelder-Mead's first point
     assert fit.evaluations == len(seen)

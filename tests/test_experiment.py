@@ -42,7 +42,7 @@ levers:
   us_bonus:
     from: 2021-01
     scale: true
-    path: [levers.signing_bonus.meta.budget_usd_m_per_year, levers.signing_bonus.google.budget_usd_m_per_year]
+    path: [levers.signing_bonus.meta.standard.budget_usd_m_per_year, levers.signing_bonus.google.standard.budget_usd_m_per_year]
     values: [1, 3]
   china_funding:
     from: 2021-01
@@ -266,8 +266,8 @@ def test_a_lever_from_a_month_keeps_the_history_before_it(base_data):
 
 
 def test_scaling_inside_a_scheduled_structure(base_data):
-    scenario = _apply(base_data, Setting(("levers", "signing_bonus", "meta", "budget_usd_m_per_year"), 3, True, "2025-01"))
-    schedule = scenario.levers.signing_bonus["meta"]
+    scenario = _apply(base_data, Setting(("levers", "signing_bonus", "meta", "standard", "budget_usd_m_per_year"), 3, True, "2025-01"))
+    schedule = scenario.levers.signing_bonus["meta"]["standard"]
     before, after = value_at(schedule, dt.date(2024, 1, 1)), value_at(schedule, dt.date(2026, 1, 1))
     assert after.budget_usd_m_per_year == 3 * before.budget_usd_m_per_year
     assert after.bonus_usd == before.bonus_usd and after.max_usd == before.max_usd
@@ -308,7 +308,7 @@ def test_unknown_keys_are_named_with_a_suggestion(tmp_path):
 
 
 def test_an_unknown_path_names_the_file_and_lever(tmp_path):
-    [problem] = problems_of(tmp_path, SMALL.replace("levers.signing_bonus.meta.", "levers.signing_bonuses.meta.", 1))
+    [problem] = problems_of(tmp_path, SMALL.replace("levers.signing_bonus.meta.standard.", "levers.signing_bonuses.meta.standard.", 1))
     assert f"{tmp_path / 'exp.yaml'}: levers.us_bonus.path[0]: no key 'signing_bonuses'" in problem
     assert "did you mean 'signing_bonus'" in problem
 

@@ -1,4 +1,4 @@
-"""The market kernels against closed forms: logit shares, capacity-limited matching, search hazard."""
+"""The market kernels against closed forms: logit shares, weighted quantiles, capacity-limited matching, search hazard."""
 
 from __future__ import annotations
 
@@ -11,12 +11,16 @@ from simulation.market import (
     choose_best,
     gumbel,
     inverse_cdf,
-    logit_choice,
-    match_under_capacity,
-    quantiles,
     search_probability,
     stochastic_round,
+    weighted_quantiles,
 )
+from simulation.matching import match_under_capacity
+
+
+def logit_choice(utility, group, rng):
+    """Multinomial logit over rows grouped by decider, as targeted offers are chosen: Gumbel noise and the best row."""
+    return choose_best(utility + gumbel(rng, len(utility)), group)
 
 
 def test_logit_choice_shares_match_softmax_probabilities():
@@ -110,11 +114,27 @@ def test_inverse_cdf_is_searchsorted_of_the_draw_in_its_row():
         assert np.array_equal(got, [np.searchsorted(cumulative[r], x, side="right") for r, x in zip(row, u)])
 
 
-@pytest.mark.parametrize("n", [1, 2, 7, 1000, 12_345])
-def test_quantiles_equal_numpy_quantile(n):
-    x = np.random.default_rng(n).lognormal(size=n)
-    levels = [0.0, 0.01, 0.5, 0.8, 0.95, 0.99, 1.0]
-    assert np.array_equal(quantiles(x, levels), np.quantile(x, levels))
+def _weighted_quantile_by_sorting(x, w, p):
+    order = np.argsort(x, kind="stable")
+    cumulative = np.cumsum(w[order])
+    return x[order][np.searchsorted(cumulative, p * cumulative[-1] * (1 - 1e-12))]
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 1000, 12_345, 200_000])
+def test_weighted_quantiles_equal_the_sorted_definition(n):
+    rng = np.random.default_rng(n)
+    x = rng.lognormal(sigma=1.5, size=n)
+    w = np.where(rng.random(n) < 0.2, 0.05, 1.25)
+    levels = [0.0, 0.01, 0.5, 0.8, 0.95, 0.99, 0.999, 1.0]
+    expected = [_weighted_quantile_by_sorting(x, w, p) for p in levels]
+    assert np.array_equal(weighted_quantiles(x, w, levels), expected)
+
+
+def test_weighted_quantiles_with_equal_weights_are_order_statistics():
+    x = np.random.default_rng(4).lognormal(size=10_001)
+    got = weighted_quantiles(x, np.ones_like(x), [0.5, 0.9])
+    assert got[0] == np.sort(x)[5000]
+    assert got[1] == np.sort(x)[9000]
 
 
 def test_matching_keeps_the_earlier_acceptor_among_equal_qualities():
@@ -138,6 +158,26 @@ def test_matching_never_exceeds_capacity_and_keeps_the_best(seed):
         assert kept.sum() == min(vacancies[e], mine.sum())
         if kept.any() and (mine & ~accepted).any():
             assert quality[kept].min() >= quality[mine & ~accepted].max()
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_weighted_matching_fills_vacancies_by_weight_best_first(seed):
+    rng = np.random.default_rng(seed)
+    n_employers = 5
+    employer = rng.integers(0, n_employers, 400)
+    quality = rng.lognormal(size=400)
+    weight = np.where(rng.random(400) < 0.3, 0.05, 1.3)
+    vacancies = rng.uniform(0, 40, n_employers)
+    accepted = match_under_capacity(employer, quality, vacancies, weight)
+    for e in range(n_employers):
+        mine = employer == e
+        kept = accepted & mine
+        assert weight[kept].sum() <= vacancies[e] + 1e-9  # never past the vacancies
+        rejected = mine & ~accepted
+        if rejected.any():
+            # The best rejected acceptor did not fit: keeping it would have overfilled the employer.
+            best = np.flatnonzero(rejected)[np.argmax(quality[rejected])]
+            assert weight[kept & (quality > quality[best])].sum() + weight[best] > vacancies[e] - 1e-9
 
 
 def test_search_probability_moves_with_its_drivers():

@@ -45,11 +45,15 @@ def test_layers_import_downward_only():
     """The model knows nothing of runs, tables, figures or commands; tables know nothing of figures."""
     below_the_runner = {"runner", "results", "plots", "style", "report", "compare", "cli", "experiment", "executors",
                         "store", "calibrate"}
-    for module in ("scenario", "population", "market", "offers", "employers", "observe", "model"):
+    mechanisms = ("levers", "population", "market", "choice", "demography", "posts", "targeted", "search", "matching",
+                  "updates", "employers", "observe", "model")
+    for module in ("scenario", *mechanisms):
         assert not _imports(module) & below_the_runner, module
     assert _imports("scenario") == set()
     assert _imports("market") == set()
-    assert _imports("offers") == {"market"}
+    assert _imports("choice") == {"market"}
+    for module in mechanisms[:-1]:  # each mechanism stands on its own: none imports the model
+        assert "model" not in _imports(module), module
     assert not _imports("results") & {"model", "runner", "plots", "style", "report", "compare", "cli"}
     for module in ("plots", "style", "report", "compare"):
         assert not _imports(module) & {"model", "cli"}, module

@@ -1,4 +1,4 @@
-"""The alternatives researchers weigh in a step, and the choice among them.
+"""Choice: the alternatives researchers weigh in a step, what each is worth to them, and the logit choice.
 
 Targeted offers (signing bonuses, return-programme packages) are few and kept as rows (``Offers``). The
 alternatives of a search are many and alike (staying, plus ``search.offers_per_search`` offers from employers
@@ -14,9 +14,12 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from .market import OfferKind, best_row, choose_best
+from .market import OfferKind, best_row, choose_best, offer_utility
 
-__all__ = ["ChoiceSets", "Deciders", "Offers", "PostTables", "lever_tables", "score_choice_sets"]
+__all__ = [
+    "ChoiceSets", "Deciders", "Offers", "PostTables", "feasible", "join_cost_table", "lever_tables", "score_choice_sets",
+    "utility",
+]
 
 
 def _take_fields(obj, index, skip=()):
@@ -32,13 +35,14 @@ class Offers:
     region: np.ndarray  # int8
     bonus_usd: np.ndarray  # float64, signing bonus or return package
     kind: np.ndarray  # int8, OfferKind
+    policy: np.ndarray  # int16, index of the targeted-offer policy that made it; -1 for staying and vacancies
     score: np.ndarray | None = None  # utility plus Gumbel noise, once evaluated
 
     @classmethod
     def empty(cls) -> Offers:
         return cls(
             np.empty(0, np.int64), np.empty(0, np.int16), np.empty(0, np.int8), np.empty(0), np.empty(0, np.int8),
-            np.empty(0),
+            np.empty(0, np.int16), np.empty(0),
         )
 
     @classmethod
@@ -137,6 +141,7 @@ class ChoiceSets:
         region = np.empty(n, dtype=np.int8)
         bonus = np.zeros(n)
         kind = np.empty(n, dtype=np.int8)
+        policy = np.full(n, -1, dtype=np.int16)
         employer[dense] = self.employer[slot, column]
         region[dense] = self.region[slot, column]
         kind[dense] = np.where(slot == 0, OfferKind.STAY, OfferKind.VACANCY)
@@ -146,7 +151,8 @@ class ChoiceSets:
             region[~dense] = self.targeted.region[t]
             bonus[~dense] = self.targeted.bonus_usd[t]
             kind[~dense] = self.targeted.kind[t]
-        return Offers(self.deciders.row, employer, region, bonus, kind)
+            policy[~dense] = self.targeted.policy[t]
+        return Offers(self.deciders.row, employer, region, bonus, kind, policy)
 
     def after_rejection(self, rejected: np.ndarray, choice: np.ndarray, vacancies: np.ndarray) -> ChoiceSets:
         """Return the choice sets of the ``rejected`` deciders for another round of choice.
@@ -165,7 +171,7 @@ class ChoiceSets:
         score[chose[dense], np.flatnonzero(dense)] = -np.inf
         score[1:][vacancies[employer[1:]] <= 0] = -np.inf
 
-        keep = rejected[self.targeted_decider] & (vacancies[self.targeted.employer] > 0)
+        keep = rejected[self.targeted_decider]  # targeted offers bring their own post
         keep[chose[~dense] - slots] = False
         targeted = self.targeted.take(keep)
         targeted_decider = (np.cumsum(rejected) - 1)[self.targeted_decider[keep]]
@@ -193,6 +199,7 @@ class ChoiceSets:
             region=self.region[slot, column],
             bonus_usd=np.zeros(len(slot)),
             kind=np.where(slot == 0, OfferKind.STAY, OfferKind.VACANCY).astype(np.int8),
+            policy=np.full(len(slot), -1, dtype=np.int16),
             score=self.score[slot, column],
         )
         return Offers.concat([dense, self.targeted])
@@ -218,6 +225,7 @@ class PostTables:
     network: np.ndarray  # (posts, origin): ln(1 + co-nationals there)
     cost: np.ndarray  # (posts, origin, current region, flag): flag 2 x changing employer + permanent status
     odds: np.ndarray  # (posts, origin, current region, bound): a lottery number below it wins the offer
+    join_cost: np.ndarray | None = None  # (posts, current region): cost of joining where an exit restriction binds
 
 
 def lever_tables(
@@ -304,5 +312,84 @@ def score_choice_sets(who: Deciders, employer: np.ndarray, lottery: np.ndarray, 
     index[1:] += 2 * placed  # staying is not changing employer
     np.take(tables.cost, index, out=term)
     utility -= term
+    if tables.join_cost is not None:
+        utility[1:] -= np.take(tables.join_cost, post[1:] * n + who.region)
     utility[1:][~ok] = -np.inf
     return utility
+
+
+def join_cost_table(post_region: np.ndarray, bound_post: np.ndarray, bound_region: np.ndarray, aversion: float) -> np.ndarray:
+    """Return the utility cost of joining each post from each current region where exit restrictions bind.
+
+    Joining a restricted employer costs ``aversion`` x its restriction share; moving into a restricted region
+    costs ``aversion`` x the region's share; where both apply, the larger. (posts x current region, flattened.)
+    """
+    moving = post_region[:, None] != np.arange(len(bound_region))[None, :]
+    share = np.maximum(bound_post[:, None], bound_region[post_region][:, None] * moving)
+    return (aversion * share).ravel()
+
+
+def utility(model, who: Deciders, employer: np.ndarray, region: np.ndarray, *, staying: bool = False,
+            bonus_usd: np.ndarray | None = None) -> np.ndarray:
+    """Return the systematic utility of alternatives for the deciders ``who`` (the general form).
+
+    ``employer`` and ``region`` have the deciders' shape or (slots, deciders). ``staying`` says they are the
+    deciders' current posts (a stay pays any bonus still vesting and costs nothing to join); ``bonus_usd`` is each
+    offer's signing bonus or return package. ``score_choice_sets`` computes the same for a step's choice sets, faster.
+    """
+    mkt = model.market
+    cfg = model.config
+    prefs = cfg.preferences
+    levers = model.levers
+    pay = mkt.pay_usd_median[employer] * who.quality_pay
+    impact = mkt.impact[employer]
+    placed = employer >= 0
+    if not placed.all():  # staying without a post: the region's pay and impact outside research posts
+        pay = np.where(placed, pay, model.unplaced_pay[region])
+        impact = np.where(placed, impact, model.unplaced_impact[region])
+    if bonus_usd is not None:
+        pay += bonus_usd / cfg.market.bonus_amortisation_years
+    if staying:
+        pay += who.vesting_usd
+    moving = region != who.region
+    changing_employer = ~moving & (who.employer >= 0) & (not staying)
+    permanent = ~moving & who.permanent
+    at_home = region == who.origin
+    cost = (
+        prefs.move_cost_region * moving
+        + prefs.move_cost_employer * changing_employer
+        + model.visa_friction[region] * (~at_home & ~permanent)
+        + levers.climate[region, who.origin]
+    )
+    if not staying and levers.restricted:
+        bound_post = np.append(levers.bound_employer, 0.0)[employer]
+        cost = cost + prefs.restriction_aversion * np.maximum(bound_post, levers.bound_region[region] * moving)
+    return offer_utility(
+        b_pay=who.b_pay,
+        b_impact=who.b_impact,
+        b_home=who.b_home,
+        b_net=who.b_net,
+        pay_usd=pay,
+        impact=impact,
+        at_home=at_home,
+        network=model.network[who.origin, region],
+        cost=cost,
+    )
+
+
+def feasible(model, who: Deciders, employer: np.ndarray, region: np.ndarray, lottery: np.ndarray, *,
+             targeted: bool = False) -> np.ndarray:
+    """Return which offers can be taken: another employer, visa granted, no exit restriction binding.
+
+    Ordinary offers need an open vacancy and cross borders through the general visa lottery; targeted offers
+    bring their own post and cross on the talent-visa route. Arrays have the deciders' shape or (slots, deciders).
+    """
+    levers = model.levers
+    ok = employer != who.employer
+    if not targeted:
+        ok &= model.market.vacancies[employer] > 0
+    odds = levers.talent_visa_odds if targeted else levers.visa_odds
+    needs_visa = (region != who.region) & (region != who.origin)
+    ok &= ~needs_visa | (lottery < odds[region, who.origin])
+    ok &= ~(who.bound & (region != who.region))
+    return ok

@@ -1,0 +1,132 @@
+"""Run the scenario library against the baseline and write its table of paired differences at a year.
+
+    python experiments/scenario_library.py                      # 10 replicates x 20,000 researchers, 2030
+    python experiments/scenario_library.py --replicates 4 --year 2030 --out docs/scenario_library.csv
+
+Every scenario runs with the baseline's seeds (the same root seed, so replicate i of a scenario and of the baseline
+share their random streams): the difference of a replicate pair is the policy, not noise. For each scenario the
+table gives, at the year, the share of top-tier, elite and frontier researchers working in the US and in China, the
+home retention of Chinese-origin top-tier researchers, and the elite and frontier staff of the employers the
+scenario's own levers name — each as the median and 90% range over replicates, and as the median and 90% range of
+the paired differences from the baseline. The README table is printed as Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from simulation import load_scenario, run  # noqa: E402
+from simulation.results import migration_curve  # noqa: E402
+
+TIERS = {"top_tier": "top-tier", "elite": "elite", "frontier": "frontier"}
+
+
+def measures(result, year: float, employers: list[str], scale: float) -> pd.DataFrame:
+    """Return one row per replicate and one column per measure at ``year`` (staff in real researchers: ``scale``)."""
+    out = {}
+    for tier, word in TIERS.items():
+        curve = migration_curve(result.stocks, tier)
+        curve = curve[np.isclose(curve.year, year)]
+        for region in ("US", "China"):
+            out[f"{region} {word} share"] = curve[curve.region == region].set_index("replicate").share
+    retention = result.retention
+    at = retention[np.isclose(retention.year, year) & (retention.origin == "China") & (retention.tier == "top_tier")]
+    out["China-origin top-tier at home"] = at.set_index("replicate").retention
+    table = result.employers[np.isclose(result.employers.year, year)].set_index(["replicate", "employer"])
+    for employer in employers:
+        staff = table.xs(employer, level="employer")
+        out[f"{employer} elite staff"] = staff.elite_headcount * scale
+        out[f"{employer} frontier staff"] = staff.frontier_headcount * scale
+    return pd.DataFrame(out)
+
+
+def named_employers(path: Path) -> list[str]:
+    """Return the employers a scenario file's own levers name (signing bonuses, exit restrictions, funding)."""
+    import yaml
+
+    levers = (yaml.safe_load(path.read_text()) or {}).get("levers", {}) or {}
+    names = list(levers.get("signing_bonus", {}) or {})
+    for lever in ("exit_restriction", "state_funding_usd_m_per_year"):
+        names += list(((levers.get(lever) or {}).get("employer") or {}))
+    return list(dict.fromkeys(names))
+
+
+def interval(values: pd.Series) -> tuple[float, float, float]:
+    return float(values.median()), float(values.quantile(0.05)), float(values.quantile(0.95))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--replicates", type=int, default=10)
+    parser.add_argument("--researchers", type=int, default=20_000)
+    parser.add_argument("--year", type=float, default=2030.0)
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "scenario_library.csv")
+    args = parser.parse_args(argv)
+
+    paths = sorted((ROOT / "scenarios").glob("*.yaml"))
+    baseline_path = ROOT / "scenarios" / "baseline.yaml"
+    everyone = sorted({e for p in paths for e in named_employers(p)})
+    results = {}
+    for path in [baseline_path] + [p for p in paths if p != baseline_path]:
+        scenario = load_scenario(path).with_run(replicates=args.replicates, researchers=args.researchers)
+        result = run(scenario)
+        scale = scenario.population.represents / scenario.run.researchers
+        results[path.stem] = (scenario, measures(result, args.year, everyone, scale))
+        print(f"ran {path.stem}", file=sys.stderr)
+
+    base = results["baseline"][1]
+    rows = []
+    for name, (scenario, table) in results.items():
+        own = set(named_employers(ROOT / "scenarios" / f"{name}.yaml"))
+        for measure in table.columns:
+            employer = measure.split(" ")[0] if measure.split(" ")[0] in everyone else None
+            if employer is not None and employer not in own:
+                continue
+            median, low, high = interval(table[measure])
+            row = {"scenario": name, "measure": measure, "year": args.year, "median": median, "low": low,
+                   "high": high, "replicates": len(table)}
+            if name != "baseline":
+                d_median, d_low, d_high = interval(table[measure] - base[measure])
+                row.update(diff_median=d_median, diff_low=d_low, diff_high=d_high,
+                           excludes_zero=bool(d_low > 0 or d_high < 0))
+            rows.append(row)
+    frame = pd.DataFrame(rows)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(args.out, index=False)
+    print(markdown(frame, results))
+    return 0
+
+
+def markdown(frame: pd.DataFrame, results) -> str:
+    """Return the README table: each scenario's paired differences from the baseline, in points."""
+    columns = ["US top-tier share", "China top-tier share", "US elite share", "China elite share",
+               "US frontier share", "China frontier share", "China-origin top-tier at home"]
+    lines = ["| scenario | " + " | ".join(columns) + " | targeted employers (frontier staff) |",
+             "|---|" + "---|" * (len(columns) + 1)]
+    for name in results:
+        rows = frame[frame.scenario == name].set_index("measure")
+        if name == "baseline":
+            cells = [f"{rows.loc[c, 'median']:.1%}" for c in columns]
+            lines.append("| `baseline` (level) | " + " | ".join(cells) + " | |")
+            continue
+        cells = []
+        for c in columns:
+            r = rows.loc[c]
+            mark = "**" if r.excludes_zero else ""
+            cells.append(f"{mark}{100 * r.diff_median:+.1f}{mark} [{100 * r.diff_low:+.1f}, {100 * r.diff_high:+.1f}]")
+        staff = [m for m in rows.index if m.endswith("frontier staff")]
+        extra = "; ".join(f"{m.split(' ')[0]} {rows.loc[m, 'diff_median']:+.0f}" for m in staff)
+        lines.append(f"| `{name}` | " + " | ".join(cells) + f" | {extra} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,162 @@
+"""Search: who looks for a new post this step, which offers they find, and the choice sets they weigh.
+
+Each researcher searches with a hazard that rises with dissatisfaction and with targeted offers received, and
+falls with career age and tenure; researchers without a post always search. A search finds
+``search.offers_per_search`` offers from employers with vacancies (those in the searcher's region weigh
+``search.local_weight`` times more). Recipients of targeted offers decide this step whether or not they search:
+their choice set is staying, their targeted offers and, if they search, what the search found.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .choice import ChoiceSets, Deciders, Offers, PostTables, feasible, join_cost_table, lever_tables, score_choice_sets
+from .choice import utility as general_utility
+from .market import gumbel, inverse_cdf, search_probability
+
+__all__ = ["Search"]
+
+
+class Search:
+    """The search phase, with the lookup tables it keeps between steps while the levers stay the same."""
+
+    def __init__(self, model):
+        self.model = model
+        self._lever_tables = None
+
+    def step(self, targeted: Offers) -> ChoiceSets:
+        """Return the choice sets of this step's deciding researchers, each alternative scored with Gumbel noise."""
+        model = self.model
+        pop = model.population
+        searching = model.streams["search"].random(len(pop)) < self.probabilities(targeted)
+        deciding = searching.copy()
+        deciding[targeted.researcher] = True
+        who = self.deciders(np.flatnonzero(deciding))
+
+        # Slot 0 is staying; the others are the offers a search found.
+        found = self.vacancy_offers(who)
+        employer = np.concatenate([who.employer[None, :], found])
+        region = np.concatenate([who.region[None, :], model.employer_region[found]])
+        # Every offer draws its lottery number, needed or not, so odds of 1 leave all other draws unchanged.
+        lottery = model.streams["visa"].random(found.shape)
+        score = score_choice_sets(who, employer, lottery, self.post_tables())
+        score += gumbel(model.streams["choice"], score.shape)
+        score[1:, ~searching[who.row]] = -np.inf  # invited, not searching: no search offers
+
+        column = np.searchsorted(who.row, targeted.researcher)
+        aimed = who.take(column)
+        lottery = model.streams["visa"].random(len(targeted))
+        ok = feasible(model, aimed, targeted.employer, targeted.region, lottery, targeted=True)
+        targeted.score = general_utility(model, aimed, targeted.employer, targeted.region, bonus_usd=targeted.bonus_usd)
+        targeted.score += gumbel(model.streams["choice"], len(targeted))
+        return ChoiceSets(
+            deciders=who,
+            employer=employer,
+            region=region,
+            score=score,
+            targeted=targeted.take(ok),
+            targeted_decider=column[ok],
+        )
+
+    def probabilities(self, targeted: Offers) -> np.ndarray:
+        """Return each researcher's probability of searching this step (1 without a post)."""
+        model = self.model
+        pop = model.population
+        cfg = model.config.search
+        # An employer code of -1 (no post) reads the appended 0.
+        dissatisfaction = np.append(model.market_dissatisfaction(), 0.0)[pop.employer]
+        p = search_probability(
+            cfg.base_rate_per_year,
+            model.years_per_step,
+            dissatisfaction=dissatisfaction,
+            offers_received=np.bincount(targeted.researcher, minlength=len(pop)),
+            career_age=pop.career_age,
+            tenure=pop.tenure,
+            coefficients=(cfg.dissatisfaction, cfg.offers_received, cfg.career_age_per_year, cfg.tenure_per_year),
+        )
+        p[pop.employer < 0] = 1.0  # researchers without a post are always looking
+        return p
+
+    def deciders(self, rows: np.ndarray) -> Deciders:
+        """Return the researchers at ``rows`` with the attributes their choice depends on this step."""
+        model = self.model
+        pop = model.population
+        employer = pop.employer[rows]
+        region = pop.region[rows]
+        levers = model.levers
+        if levers.restricted:
+            # A region's restriction binds everyone there, with or without a post; an employer's, its staff.
+            limit = np.maximum(levers.bound_region[region], np.append(levers.bound_employer, 0.0)[employer])
+            bound = pop.bound_draw[rows] < limit
+        else:
+            bound = np.zeros(len(rows), dtype=bool)
+        # Codes as int64 and weights as float64: the block operations then need no casts.
+        return Deciders(
+            row=rows.astype(np.int64, copy=False),
+            origin=pop.origin[rows].astype(np.int64),
+            region=region.astype(np.int64),
+            employer=employer.astype(np.int64),
+            quality_pay=pop.quality[rows] ** model.config.market.pay_quality_elasticity,
+            vesting_usd=np.where(pop.bonus_years_left[rows] > 0, pop.bonus_per_year[rows], np.float32(0.0)),
+            permanent=pop.years_in_region[rows] >= levers.permanent_years[region],
+            bound=bound,
+            b_pay=pop.b_pay[rows].astype(np.float64),
+            b_impact=pop.b_impact[rows].astype(np.float64),
+            b_home=pop.b_home[rows].astype(np.float64),
+            b_net=pop.b_net[rows].astype(np.float64),
+        )
+
+    def vacancy_offers(self, who: Deciders) -> np.ndarray:
+        """Return the employers of the offers each decider's search finds (slots x deciders), drawn in proportion
+        to vacancies, those in the decider's own region weighted by ``search.local_weight``."""
+        model = self.model
+        vacancies = model.market.vacancies
+        cfg = model.config.search
+        if vacancies.sum() <= 0 or not len(who):
+            return np.empty((0, len(who)), dtype=np.int16)
+        regions = np.arange(model.n_regions)
+        weight = vacancies * np.where(model.employer_region == regions[:, None], cfg.local_weight, 1.0)
+        cumulative = np.cumsum(weight, axis=1)
+        cumulative /= cumulative[:, -1:]
+        u = model.streams["vacancy_offers"].random((cfg.offers_per_search, len(who)))
+        return inverse_cdf(cumulative, who.region, u).astype(np.int16)
+
+    def post_tables(self) -> PostTables:
+        """Return this step's lookup tables for scoring choice sets (the lever-dependent ones are rebuilt only
+        when the levers change)."""
+        model = self.model
+        mkt = model.market
+        levers = model.levers
+        n = model.n_regions
+        key = (levers.climate.tobytes(), levers.visa_odds.tobytes(), levers.bound_region.tobytes(),
+               levers.bound_employer.tobytes())
+        if self._lever_tables is None or self._lever_tables[0] != key:
+            prefs = model.config.preferences
+            tables = lever_tables(
+                model.post_region,
+                visa_friction=model.visa_friction,
+                climate=levers.climate,
+                visa_odds=levers.visa_odds,
+                move_cost_region=prefs.move_cost_region,
+                move_cost_employer=prefs.move_cost_employer,
+            )
+            join = None
+            if levers.restricted:
+                bound_post = np.append(levers.bound_employer, np.zeros(n))
+                join = join_cost_table(model.post_region, bound_post, levers.bound_region, prefs.restriction_aversion)
+            self._lever_tables = (key, (*tables, join))
+        cost, odds, home, join = self._lever_tables[1]
+        # Employers without a vacancy cannot hire: no lottery number wins odds of 0.
+        hiring = np.append(mkt.vacancies > 0, np.zeros(n, dtype=bool))
+        return PostTables(
+            n_regions=n,
+            pay_usd=mkt.pay_usd_median,
+            unplaced_pay_usd=model.unplaced_pay,
+            impact=np.concatenate([mkt.impact, model.unplaced_impact]),
+            home=home,
+            network=model.network[np.arange(n)[None, :], model.post_region[:, None]].ravel(),
+            cost=cost,
+            odds=(odds.reshape(len(hiring), -1) * hiring[:, None]).ravel(),
+            join_cost=join,
+        )
