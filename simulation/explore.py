@@ -64,11 +64,12 @@ OTHER_GROUP = "Other levers"
 # How an analyst thinks of the levers. A lever the schema gains and this table does not name yet is shown under
 # OTHER_GROUP, so it is never missing from the page.
 GROUPS: dict[str, tuple[str, ...]] = {
-    "Immigration": ("visa_odds", "permanent_residence_years", "climate"),
-    "Money": ("signing_bonus", "return_programme", "state_funding_usd_m_per_year", "investment_index"),
+    "Immigration": ("visa_odds", "talent_visa_odds", "permanent_residence_years", "climate"),
+    "Money": ("signing_bonus", "return_programme", "state_funding_usd_m_per_year", "research_funding_index",
+              "investment_index"),
     "Restrictions": ("exit_restriction",),
     "Compute": ("compute_access",),
-    "Pipeline": ("pipeline", "capacity_growth_per_year"),
+    "Pipeline": ("pipeline",),
 }
 
 # Units read from the schema's key names (the project names keys by unit: pay_usd, rate_per_year, ...).
@@ -79,6 +80,7 @@ UNIT_SUFFIXES = (
     ("_years", "years"),
     ("_quantile", "quality quantile, 0-1"),
     ("_odds", "probability, 0-1"),
+    ("_index", "index, 1 = as at the start"),
 )
 
 
@@ -152,7 +154,7 @@ def _first_sentence(text: str | None) -> str:
 
 def _title(name: str) -> str:
     """Return a key name as a label, without the unit its suffix names (the unit is shown beside it)."""
-    for suffix, _ in UNIT_SUFFIXES[:-2]:
+    for suffix, _ in UNIT_SUFFIXES[:-3]:
         if name.endswith(suffix) and name != suffix.lstrip("_"):
             name = name[: -len(suffix)]
             break

@@ -66,7 +66,7 @@ def test_controls_take_unit_range_and_meaning_from_the_schema(controls, baseline
     assert visa.reference == value_at(baseline.levers.visa_odds["US"]["default"], MONTH)
     assert visa.later == (("2025-04", 0.61),)  # the starting scenario's own later step, which a change replaces
 
-    bonus = by_key(controls, "levers.signing_bonus.openai.bonus_usd")
+    bonus = by_key(controls, "levers.signing_bonus.openai.standard.bonus_usd")
     assert bonus.unit == "USD" and bonus.group == "Money" and bonus.minimum == 0.0 and bonus.maximum is None
     assert bonus.reference == 500_000 and bonus.high >= 3 * 5_000_000 / 10  # one span for every employer's bonus
     assert "threshold" in bonus.description
@@ -75,8 +75,8 @@ def test_controls_take_unit_range_and_meaning_from_the_schema(controls, baseline
     assert funding.unit == "USD million per year" and funding.reference == 3000
     entry = by_key(controls, "levers.pipeline.entry_rate_per_year")
     assert entry.group == "Pipeline" and entry.unit == "per year"
-    growth = by_key(controls, "levers.capacity_growth_per_year.region.US")
-    assert (growth.minimum, growth.maximum) == (-0.5, 2.0)
+    shift = by_key(controls, "levers.pipeline.quality_shift.China")
+    assert (shift.minimum, shift.maximum, shift.low, shift.high) == (-2.0, 2.0, -2.0, 2.0)
 
 
 def test_unlisted_entries_take_the_value_the_model_uses(controls, baseline):
@@ -91,7 +91,7 @@ def test_unlisted_entries_take_the_value_the_model_uses(controls, baseline):
 
 def test_the_saved_file_extends_the_start_holds_only_the_changes_and_loads_as_shown(controls, baseline, tmp_path):
     changes = {(("visa_odds", "US", "China"), None): 0.2,
-               (("signing_bonus", "openai"), "bonus_usd"): 2_000_000.0,
+               (("signing_bonus", "openai", "standard"), "bonus_usd"): 2_000_000.0,
                (("pipeline", "origin_mix"), "China"): 0.4}
     target = tmp_path / "what_if.yaml"
     built = changed_scenario(baseline, controls, changes, MONTH, name="what_if",
@@ -101,9 +101,9 @@ def test_the_saved_file_extends_the_start_holds_only_the_changes_and_loads_as_sh
     assert set(data) == {"extends", "name", "description", "levers"}
     assert data["levers"] == {
         "visa_odds": {"US": {"China": [{"from": "2025-01", "value": 0.2}]}},
-        "signing_bonus": {"openai": [{"from": "2025-01", "value": {
-            "budget_usd_m_per_year": 100.0, "bonus_usd": 2_000_000.0, "max_usd": 5_000_000.0,
-            "target_quantile": 0.99, "quality_elasticity": 1.0}}]},
+        "signing_bonus": {"openai": {"standard": [{"from": "2025-01", "value": {
+            "budget_usd_m_per_year": 15.0, "bonus_usd": 2_000_000.0, "max_usd": 5_000_000.0,
+            "target_quantile": 0.99, "quality_elasticity": 1.0}}]}},
         "pipeline": {"origin_mix": [{"from": "2025-01", "value": {
             "China": 0.4, "US": pytest.approx(0.2), "Europe": pytest.approx(0.16), "RoW": pytest.approx(0.24)}}]},
     }
@@ -134,7 +134,7 @@ def test_a_change_to_the_value_in_force_reproduces_the_baseline_exactly(controls
     month = dt.date(2023, 7, 1)
     small_controls = lever_controls(small, month)
     visa = by_key(small_controls, "levers.visa_odds.US.default")
-    bonus = by_key(small_controls, "levers.signing_bonus.google.bonus_usd")
+    bonus = by_key(small_controls, "levers.signing_bonus.google.standard.bonus_usd")
     assert visa.later == () and visa.reference == 0.55
     built = changed_scenario(small, small_controls, {(visa.path, None): visa.reference,
                                                      (bonus.path, bonus.part): bonus.reference}, month)
