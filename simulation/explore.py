@@ -746,9 +746,12 @@ def _worker(jobs, replies, latest, helpers: int) -> None:  # pragma: no cover - 
         seeds = replicate_seeds(scenario.run.seed, scenario.run.replicates)
         started = time.perf_counter()
         futures = [pool.submit(_replicate_task, job_id, text, i, seed) for i, seed in enumerate(seeds)]
+        reported = 0.0
         while True:
             done, pending = wait_for(futures, timeout=0.1, return_when=FIRST_EXCEPTION)
-            replies.put((job_id, "progress", min(1.0, steps_done.value / max(total, 1))))
+            if time.perf_counter() - reported > 0.25:
+                reported = time.perf_counter()
+                replies.put((job_id, "progress", min(1.0, steps_done.value / max(total, 1))))
             if latest.value != job_id:
                 for future in pending:
                     future.cancel()

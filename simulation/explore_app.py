@@ -183,12 +183,13 @@ def Page():
     name, set_name = solara.use_state(default_name)
     note, set_note = solara.use_state("")
     saved, set_saved = solara.use_state(None)
-    status, set_status = solara.use_state(None)
+    # Held in a reactive that only the result components read, so progress news redraws them, not the controls.
+    status = solara.use_reactive(None)
     context = kernel_context.get_current_context()
 
     def on_status(new):
         with context:
-            set_status(replace(new))
+            status.set(replace(new))
 
     explorer = solara.use_memo(lambda: Explorer(on_status), [])
 
@@ -274,7 +275,8 @@ def Page():
 
 
 @solara.component
-def _Record(start, path, built, status, explorer, name, set_name, note, set_note, save, saved):
+def _Record(start, path, built, shared, explorer, name, set_name, note, set_note, save, saved):
+    status = shared.value
     with solara.Card("From exploration to record", margin=0):
         with solara.Row(gap="12px", style={"flex-wrap": "wrap", "align-items": "center"}):
             with solara.Div(style={"min-width": "260px"}):
@@ -315,7 +317,8 @@ def _save_path(start_file: Path, name: str) -> Path:
 
 
 @solara.component
-def _Results(start, status, built, changes, controls, problem, replicates, researchers, seed, month):
+def _Results(start, shared, built, changes, controls, problem, replicates, researchers, seed, month):
+    status = shared.value
     with solara.Card(margin=0):
         if problem:
             solara.Error(f"The change cannot be run: {problem}")
@@ -349,7 +352,8 @@ def _Results(start, status, built, changes, controls, problem, replicates, resea
 
 
 @solara.component
-def _Answer(start, status):
+def _Answer(start, shared):
+    status = shared.value
     names = {k: r.name for k, r in start.regions.items()}
     answer = status.answer if status is not None else None
     if not answer:
