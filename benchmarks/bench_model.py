@@ -10,11 +10,12 @@ to 1), so peak resident memory is that size's own:
   Researcher-steps count the researchers alive at the start of each step (the population grows as
   graduates enter), so researcher-steps/s is the work done per second.
 * Choice step: after a few warm-up steps, the same step's researcher search and choice (phases 4 and 5) are
-  timed on the ``TalentModel`` (column operations: ``search`` and ``choose``) and on
+  timed on the ``TalentModel`` (column operations: ``model.search.step`` and ``ChoiceSets.choose``) and on
   ``benchmarks/agent_by_agent.py`` (one ``mesa.Agent`` per researcher, ``AgentSet.shuffle_do("step")``) for
   the same researchers; the ratio is column speed over agent speed. The employers' phase before it
-  (``post_offers``) is the same code in both versions; it is timed apart and also reported added to both
-  sides. Both versions are checked to give the same choice shares within sampling error.
+  (``open_posts_and_make_offers``) is the same code in both versions; it is timed apart and also reported added
+  to both sides. Both versions are checked to give the same feasibility and utilities of the same alternatives
+  and the same choice shares within sampling error.
 
 See benchmarks/README.md for the targets.
 """
@@ -39,21 +40,18 @@ ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "scenarios" / "baseline.yaml"
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 PHASES = (
-    "apply_policy_schedule", "enter_and_exit", "post_offers", "search", "score_choice_sets", "utility", "choose", "match",
-    "update", "observe",
+    "apply_policy_schedule", "enter_and_exit", "open_posts_and_make_offers", "search", "score_choice_sets", "utility",
+    "choose_and_match", "choose", "match", "update", "observe",
 )  # fmt: skip
-SUBPHASES = {"score_choice_sets", "utility"}  # timed inside search
-FUNCTIONS = {"score_choice_sets"}  # functions the model module calls, not methods of the model
+SUBPHASES = {"score_choice_sets", "utility", "choose", "match"}  # timed inside search, or inside choose_and_match
 
-OUTCOMES = ("researchers", "searched", "moved", "changed_region")
-# The two versions compute the same step when utilities agree to rounding and choice shares within sampling error.
-MAX_UTILITY_GAP = 1e-6
-MAX_Z = 4.0
+# The two versions compute the same step when feasibility agrees, utilities agree to rounding and choice shares
+# agree within sampling error (agent_by_agent.MAX_UTILITY_GAP, agent_by_agent.MAX_Z).
 
 # Targets on one core (the project's issue 2, item 7).
 TARGET_SIZE = 1_000_000
-TARGET_SECONDS = 30.0
-TARGET_PEAK_MB = 3 * 1024
+TARGET_SECONDS = 20.0
+TARGET_PEAK_MB = 1024
 TARGET_RATIO = 20.0
 
 
@@ -94,7 +92,23 @@ def scenario_for(path: str, researchers: int, steps: int):
 
 
 def time_phases(model) -> dict[str, float]:
-    """Wrap the model's phase methods so each call adds its wall time to the returned dict (seconds)."""
+    """Wrap the model's phases so each call adds its wall time to the returned dict (seconds).
+
+    The model's phase methods; the search (``model.search.step``) and, inside it, the scoring of the choice sets
+    and the utility of targeted offers (functions ``simulation.search`` calls); inside ``choose_and_match``, the
+    logit choice of every round (``ChoiceSets.choose``) and matching (``simulation.model.match``).
+    """
+    import simulation.model
+    import simulation.search
+    from simulation.choice import ChoiceSets
+
+    owners = {
+        "search": (model.search, "step"),
+        "score_choice_sets": (simulation.search, "score_choice_sets"),
+        "utility": (simulation.search, "general_utility"),
+        "choose": (ChoiceSets, "choose"),
+        "match": (simulation.model, "match"),
+    }
     spent = dict.fromkeys(PHASES, 0.0)
 
     def timed(name, method):
@@ -107,11 +121,9 @@ def time_phases(model) -> dict[str, float]:
 
         return wrapper
 
-    import simulation.model as module
-
     for name in PHASES:
-        owner = module if name in FUNCTIONS else model
-        setattr(owner, name, timed(name, getattr(owner, name)))
+        owner, attribute = owners.get(name, (model, name))
+        setattr(owner, attribute, timed(name, getattr(owner, attribute)))
     return spent
 
 
@@ -157,51 +169,42 @@ def measure_choice(scenario_path: str, researchers: int, warmup: int, repeats: i
     """Return the time of one choice step done by the column code and by the agent-by-agent model."""
     import agent_by_agent as abm
 
-    from simulation.model import TalentModel
-
     scenario = scenario_for(scenario_path, researchers, warmup + 1)
-    talent = TalentModel(scenario)
-    for _ in range(warmup):
-        talent.step()
     # The state the choice step sees: this step's levers, entrants and exits applied.
-    talent.step_count += 1
-    talent.apply_policy_schedule()
-    talent.enter_and_exit()
-    n = len(talent.population)
+    state = abm.choice_state(scenario, warmup)
+    n = len(state.population)
 
-    # post_offers changes the employers (positions grow each call) and advances random streams, so every
-    # run of the step, column or agent, starts from its own copy of this state.
-    state = talent
+    # The employers' phase changes the employers (posts, targeted-offer budgets) and advances random streams, so
+    # every run of the step, column or agent, starts from its own copy of this state.
     talent = copy.deepcopy(state)
     started = time.perf_counter()
     agents = abm.AgentChoiceModel(talent, seed=scenario.run.seed + 1)
     agent_build = time.perf_counter() - started
 
-    choices = talent.search(talent.post_offers())
-    chosen = talent.choose(choices)
-    column_counts = abm.column_outcomes(talent, choices, chosen)  # every column run draws the same numbers
+    targeted, choices, chosen, searching = abm.column_choice_step(talent)
+    column_counts = abm.column_outcomes(talent, choices, chosen, searching)  # every column run draws the same numbers
     agents.read_market()
-    utility_gap = abm.max_utility_difference(talent, agents, choices)
+    check = abm.check_alternatives(talent, agents, choices, targeted)
 
     # Column and agent runs alternate, so both see the same load on the machine. Each timed run follows an
     # untimed one of the same version, so code and data are warm; the first round is a warm-up too. The
-    # employers' phase (post_offers) is the same code in both versions: it runs before each choice step,
-    # timed apart.
+    # employers' phase (open_posts_and_make_offers) is the same code in both versions: it runs before each
+    # choice step, timed apart.
     column_times, agent_times, employer_times = [], [], []
-    agent_counts = dict.fromkeys(OUTCOMES, 0)
+    agent_counts = dict.fromkeys(abm.OUTCOMES, 0)
     for repeat in range(repeats + 1):
         gc.collect()
         for _ in range(2):
             talent = copy.deepcopy(state)
             started = time.perf_counter()
-            targeted = talent.post_offers()
+            targeted = talent.open_posts_and_make_offers()
             posted, cpu_started = time.perf_counter(), time.process_time()
-            talent.choose(talent.search(targeted))
+            talent.search.step(targeted).choose()
             column_time = time.perf_counter() - posted, time.process_time() - cpu_started
             employer_time = posted - started
         for _ in range(2):
             agents.talent = copy.deepcopy(state)
-            agents.targeted = agents.talent.post_offers()
+            agents.targeted = agents.talent.open_posts_and_make_offers()
             started, cpu_started = time.perf_counter(), time.process_time()
             agents.step()
             agent_time = time.perf_counter() - started, time.process_time() - cpu_started
@@ -223,6 +226,8 @@ def measure_choice(scenario_path: str, researchers: int, warmup: int, repeats: i
         "requested_researchers": researchers,
         "warmup_steps": warmup,
         "repeats": repeats,
+        "deciders": len(choices),
+        "targeted_offers": len(targeted),
         "alternatives": len(choices.alternatives()),
         "column_seconds": column,
         "agent_seconds": agent,
@@ -235,9 +240,12 @@ def measure_choice(scenario_path: str, researchers: int, warmup: int, repeats: i
         "employer_phase_seconds": employers,
         "ratio_with_employer_phase": (agent + employers) / (column + employers),
         "agent_build_seconds": agent_build,
-        "max_utility_gap": utility_gap,
+        "max_utility_gap": check["max_gap"],
+        "alternatives_checked": check["alternatives"],
+        "feasibility_mismatches": check["feasibility_mismatches"],
         "outcomes": outcomes,
-        "same_step": utility_gap < MAX_UTILITY_GAP and all(abs(v["z"]) < MAX_Z for v in outcomes.values()),
+        "same_step": check["max_gap"] < abm.MAX_UTILITY_GAP and check["feasibility_mismatches"] == 0
+        and all(abs(v["z"]) < abm.MAX_Z for v in outcomes.values()),
         "peak_rss_mib": peak_rss_mb(),
     }
 
@@ -351,7 +359,7 @@ def print_report(report: dict) -> None:
         if report.get("show_phases"):
             largest = report["model"][-1]
             print(f"\n  Phases at {largest['researchers']:,} researchers (seconds over the run; score_choice_sets "
-                  "and utility, for targeted offers, are part of search)")
+                  "and utility, for targeted offers,\n  are part of search; choose and match are part of choose_and_match)")
             for name, seconds in largest["phase_seconds"].items():
                 share = seconds / largest["step_seconds"]
                 print(f"  {'  ' if name in SUBPHASES else ''}{name:<24}{seconds:>8.2f}  {share:>6.1%}")
@@ -378,15 +386,17 @@ def print_report(report: dict) -> None:
                 for key, v in row["outcomes"].items()
             )
             verdict = "same step" if row["same_step"] else "VERSIONS DIFFER (update agent_by_agent.py to the model)"
-            print(f"  {verdict} at {row['researchers']:,}: utility gap {row['max_utility_gap']:.1e}; {shares}")
+            print(f"  {verdict} at {row['researchers']:,} ({row['deciders']:,} deciding, {row['targeted_offers']:,} "
+                  f"targeted offers): utility gap {row['max_utility_gap']:.1e}, feasibility disagreements "
+                  f"{row['feasibility_mismatches']} of {row['alternatives_checked']:,}; {shares}")
         first = report["choice"][0]
         print(
             f"  both start from the same state (after {first['warmup_steps']} steps), each run from a fresh copy; "
             f"column and agent runs alternate;\n  median of {first['repeats']} timed runs each, each after an "
             "untimed one; ratio = agent time / column time\n  (wall clock; the CPU-time ratio uses process CPU "
             "time, which other processes on the core do not inflate).\n  The employers' phase before the choice "
-            "step (post_offers) is the same code in both versions and is timed apart;\n  'ratio with employers' "
-            "adds it to both sides."
+            "step (open_posts_and_make_offers) is the same code in both versions and is timed apart;\n  'ratio with "
+            "employers' adds it to both sides."
         )
 
     print("\nTargets (one core)")

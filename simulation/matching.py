@@ -37,7 +37,8 @@ def match_under_capacity(
         return accepted
     contested = np.flatnonzero(~accepted)
     # Grouped by employer, best first; equal quality: the earlier row first.
-    contested = contested[np.lexsort((contested, -quality[contested], employer[contested]))]
+    by_quality = contested[np.argsort(-quality[contested], kind="stable")]
+    contested = by_quality[np.argsort(employer[by_quality], kind="stable")]
     group = employer[contested]
     starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
     filled = np.cumsum(weight[contested])

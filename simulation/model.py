@@ -30,7 +30,7 @@ __all__ = ["Offers", "TalentModel", "add_months"]
 
 # Named random streams: a lever that draws more numbers from its own stream leaves every other
 # stream's draws unchanged, so "policy vs baseline" differences are the policy, not noise.
-STREAMS = ("init", "entry", "exit", "search", "vacancy_offers", "visa", "choice")
+STREAMS = ("init", "entry", "exit", "search", "vacancy_offers", "visa", "choice", "visibility")
 
 
 def add_months(month: dt.date, months: int) -> dt.date:
@@ -89,6 +89,7 @@ class TalentModel(mesa.Model):
             scenario.market.target_selection_noise,
             [np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(7, zlib.crc32("/".join(k).encode()))))
              for k in policy_keys(scenario)],
+            self.streams["visibility"],
         )
         self.search = Search(self)
         headcount = self.headcounts()

@@ -172,8 +172,8 @@ def observe(model, hires) -> None:
              model.thresholds[cfg.frontier_quantile])
     model.recorder.stocks_at(step, pop, tiers)
     n = len(model.employers)
-    placed = np.flatnonzero(pop.employer >= 0)
-    employer, quality, weight = pop.employer[placed], pop.quality[placed], pop.weight[placed]
+    above = np.flatnonzero((pop.quality >= tiers[0]) & (pop.employer >= 0))  # placed top-tier researchers
+    employer, quality, weight = pop.employer[above], pop.quality[above], pop.weight[above]
     by_tier = [np.bincount(employer[quality >= t], weights=weight[quality >= t], minlength=n) for t in tiers]
     kind = hires.kind
     hire_counts = [

@@ -30,10 +30,18 @@ class TargetedOffers:
         streams: one random stream per policy.
     """
 
-    def __init__(self, n_policies: int, scale: float, selection_noise: float, streams: list[np.random.Generator]):
+    def __init__(
+        self,
+        n_policies: int,
+        scale: float,
+        selection_noise: float,
+        streams: list[np.random.Generator],
+        visibility: np.random.Generator,
+    ):
         self.scale = scale
         self.noise = selection_noise
         self.streams = streams
+        self.visibility = visibility
         self.year = None
         self.committed = np.zeros(n_policies)  # USD (bonuses) or real researchers (return slots), this year
         self.spent_usd = np.zeros(n_policies)  # this step, by policy
@@ -44,6 +52,17 @@ class TargetedOffers:
         if year != self.year:
             self.year = year
             self.committed[:] = 0.0
+        self._lightest = float(model.population.weight.min()) if len(model.population) else 1.0
+        self._stars = None
+        if any(p.kind == "bonus" for p in levers.policies):
+            # Signing bonuses rank stars by ln(quality) plus one draw of noise a step per top-tier researcher
+            # (how visible they are this quarter), shared by every policy: a policy added leaves the draws alone.
+            pop = model.population
+            stars = np.flatnonzero(pop.quality >= model.thresholds[model.config.population.top_tier_quantile])
+            key = np.log(pop.quality[stars])
+            if self.noise > 0:
+                key += self.noise * gumbel(self.visibility, len(stars))
+            self._stars = (stars, pop.quality[stars], -key)
         out = []
         for policy in levers.policies:
             if policy.kind == "bonus":
@@ -52,12 +71,21 @@ class TargetedOffers:
                 out.append(self._return_offers(model, policy))
         return Offers.concat(out)
 
-    def _ranked(self, policy: Policy, rows: np.ndarray, quality: np.ndarray) -> np.ndarray:
-        """Return ``rows`` best first by ln(quality) plus selection noise."""
+    def _ranked(self, policy: Policy, rows: np.ndarray, quality: np.ndarray, most: int) -> np.ndarray:
+        """Return the best ``most`` of ``rows`` (or all), best first by ln(quality) plus selection noise.
+
+        Every eligible researcher draws its noise whatever the budget, so a budget change leaves the draws alone.
+        """
         key = np.log(quality)
         if self.noise > 0:
             key = key + self.noise * gumbel(self.streams[policy.index], len(rows))
-        return rows[np.argsort(-key, kind="stable")]
+        return rows[_best(-key, most)]
+
+    def _most(self, budget: float, cheapest: float, eligible: int) -> int:
+        """Return how many recipients a budget could possibly cover, when none costs less than ``cheapest``."""
+        if cheapest <= 0:
+            return eligible
+        return int(min(eligible, budget / cheapest + 1))
 
     def _bonus_offers(self, model, policy: Policy) -> Offers:
         terms = policy.terms
@@ -66,11 +94,13 @@ class TargetedOffers:
         threshold = model.thresholds[terms.target_quantile]
         if remaining <= 0:
             return Offers.empty()
-        eligible = np.flatnonzero(pop.quality >= threshold)
-        eligible = eligible[pop.employer[eligible] != policy.owner]
-        if not len(eligible):
+        stars, quality, key = self._stars
+        keep = np.flatnonzero((quality >= threshold) & (pop.employer[stars] != policy.owner))
+        if not len(keep):
             return Offers.empty()
-        ranked = self._ranked(policy, eligible, pop.quality[eligible])
+        # A bonus is at least bonus_usd (quality at or above the threshold), so the budget bounds the recipients.
+        most = self._most(remaining, terms.bonus_usd * self._lightest * self.scale, len(keep))
+        ranked = stars[keep[_best(key[keep], most)]]
         bonus = np.minimum(terms.max_usd, terms.bonus_usd * (pop.quality[ranked] / threshold) ** terms.quality_elasticity)
         cost = bonus * pop.weight[ranked] * self.scale
         take = np.cumsum(cost) <= remaining
@@ -92,7 +122,8 @@ class TargetedOffers:
         )
         if not len(eligible):
             return Offers.empty()
-        ranked = self._ranked(policy, eligible, pop.quality[eligible])
+        most = self._most(remaining, self._lightest * self.scale, len(eligible))
+        ranked = self._ranked(policy, eligible, pop.quality[eligible], most)
         ranked = ranked[np.cumsum(pop.weight[ranked] * self.scale) <= remaining]
         # The package places its recipient with a home employer, in proportion to the employers' posts.
         posts = model.posts.posts[home]
@@ -113,6 +144,14 @@ class TargetedOffers:
         bonuses = np.bincount(policy[~is_return], weights=hired.bonus_usd[targeted][~is_return] * w[~is_return]
                               * self.scale, minlength=n)
         self.committed += slots + bonuses
+
+
+def _best(key: np.ndarray, most: int) -> np.ndarray:
+    """Return the positions of the ``most`` smallest keys (or all), smallest first (ties: the earlier position)."""
+    if most < len(key):
+        top = np.argpartition(key, most - 1)[:most]
+        return top[np.argsort(key[top], kind="stable")]
+    return np.argsort(key, kind="stable")
 
 
 def _offers(model, researcher: np.ndarray, employer, bonus: np.ndarray, kind: int, policy: int) -> Offers:

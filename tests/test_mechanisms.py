@@ -185,15 +185,41 @@ def test_a_region_restriction_of_one_keeps_everyone_there_graduates_included(sma
     assert graduates > 0
 
 
+def test_joining_a_restricted_employer_costs_the_aversion_times_its_share(small):
+    from simulation.choice import utility
+
+    scenario = with_levers(small, {"exit_restriction": {"employer": {"deepseek": 0.8}, "region": {"China": 0.25}}})
+    free = TalentModel(small, seed=1)
+    bound = TalentModel(scenario, seed=1)
+    deepseek = scenario.employer_ids.index("deepseek")
+    us, china = scenario.region_ids.index("US"), scenario.region_ids.index("China")
+    aversion = scenario.preferences.restriction_aversion
+    rows = np.flatnonzero(bound.population.region == us)[:200]
+    for model in (free, bound):
+        model.apply_policy_schedule()
+        model.open_posts_and_make_offers()
+    values = []
+    for model in (free, bound):
+        who = model.search.deciders(rows)
+        employer = np.full(len(rows), deepseek)
+        values.append(utility(model, who, employer, np.full(len(rows), china)))
+    # From the US, joining DeepSeek costs the larger of its share (0.8) and China's (0.25), times the aversion.
+    np.testing.assert_allclose(values[0] - values[1], aversion * 0.8)
+    who = bound.search.deciders(rows)
+    stay = utility(bound, who, who.employer, who.region, staying=True)
+    np.testing.assert_allclose(stay, utility(free, free.search.deciders(rows), who.employer, who.region, staying=True))
+
+
 def test_restrictions_cost_recruiting(small):
     """Researchers weigh an exit restriction when they consider joining: fewer come to a restricted region."""
-    restricted = {"exit_restriction": {"region": {"China": [{"from": "2019-04", "value": 0.6}]}}}
+    restricted = {"exit_restriction": {"region": {"China": [{"from": "2019-04", "value": 1.0}]}}}
     averse = with_levers(small, restricted)
     indifferent = averse.model_copy(update={"preferences": averse.preferences.model_copy(update={"restriction_aversion": 0.0})})
     arrivals = []
     for scenario in (indifferent, averse):
         f = run(scenario, seed=3, replicates=2).flows
-        arrivals.append(f[(f.to_region == "China") & f.from_region.isin(["US", "Europe", "RoW"])].moves.sum())
+        into = f[(f.to_region == "China") & f.from_region.isin(["US", "Europe", "RoW"]) & (f.origin != "China")]
+        arrivals.append(into.moves.sum())
     assert arrivals[1] < 0.8 * arrivals[0]
 
 
