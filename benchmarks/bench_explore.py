@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             report["browser"] = bench_browser(args.replicates, args.researchers, args.repeats)
             b = report["browser"]["change_to_curves_seconds"]
-            print(f"\nBrowser: from the key press that changes a lever to the new curves on the page")
+            print("\nBrowser: from the key press that changes a lever to the new curves on the page")
             print(f"  median {b['median']:.2f} s  (min {b['min']:.2f}, max {b['max']:.2f}; target < {TARGET_SECONDS} s)")
             print(f"  first page with the baseline: {report['browser']['first_page_with_baseline_seconds']:.1f} s")
     report["load_average_after"] = os.getloadavg()

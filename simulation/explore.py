@@ -790,7 +790,7 @@ def _worker(jobs, replies, latest, helpers: int) -> None:  # pragma: no cover - 
                 total = sum(needed) * request.replicates * steps
                 with steps_done.get_lock():
                     steps_done.value = 0
-                started, cpu = time.perf_counter(), time.process_time()
+                started = time.perf_counter()
                 if needed[0]:
                     base_cache.clear()
                     base_cache[base_key] = run_here(job_id, request.baseline, request, total)

@@ -161,7 +161,7 @@ def test_an_analyst_changes_levers_reads_the_answer_saves_and_reproduces_it(brow
     second = wait_for_run(page, first, shots=shots)
     assert "1 changed" in page.locator(".v-navigation-drawer").inner_text()
     set_lever(page, "Compute access", "China", "0.3")
-    third = wait_for_run(page, second, shots=shots)
+    wait_for_run(page, second, shots=shots)
     page.screenshot(path=shots / "2_changed.png", full_page=True)
 
     status = page.inner_text("#run-status")
