@@ -166,11 +166,13 @@ def test_a_newer_request_cancels_the_running_one(explorer, baseline):
     while explorer.status.progress == 0 and time.monotonic() < deadline:
         time.sleep(0.005)
     assert explorer.status.job == job and explorer.status.state == "running"
+    # two newer requests in quick succession: the first is stopped part-way, the middle one never starts
+    explorer.submit(Request(start.to_dict(), first.scenario.to_dict(), seed=2, replicates=2, researchers=20_000))
     newer = explorer.submit(Request(start.to_dict(), second.scenario.to_dict(), seed=1, replicates=1,
                                     researchers=2000))
     status = explorer.wait(newer)
     assert status.state == "done", status.error
-    assert status.cancelled == cancelled + 1  # the worker stopped the first part-way, between two steps
+    assert status.cancelled == cancelled + 1  # the worker stopped the first between two steps, skipped the second
     assert status.answer["scenarios"] == ["baseline", "baseline_changed"]
     table = pd.DataFrame(status.answer["table"])
     assert table["replicates"].max() == 1  # the answer is the newer request's, not the cancelled one's
