@@ -535,6 +535,9 @@ def save_scenario(built: Built, path: str | Path, *, command: str | None = None)
     from .outputs import write_text
 
     path = Path(path)
+    start = built.child.get("extends")
+    if start and path.resolve() in extends_chain(path.parent / start):
+        raise ValueError(f"{path} is the scenario this one builds on (or one it extends); choose another name")
     text = scenario_yaml(built, command=command)
     data = yaml.safe_load(text)
     tmp = path.with_name(f".{path.name}.check.yaml")
@@ -547,6 +550,18 @@ def save_scenario(built: Built, path: str | Path, *, command: str | None = None)
     if loaded != built.scenario:
         raise ValueError(f"{path}: the saved file would not load to the scenario shown (extends: {data['extends']})")
     return write_text(path, text)
+
+
+def extends_chain(path: str | Path) -> list[Path]:
+    """Return ``path`` and every file it ``extends:``, directly or not (resolved paths)."""
+    chain: list[Path] = []
+    current: Path | None = Path(path).resolve()
+    while current is not None and current not in chain and current.is_file():
+        chain.append(current)
+        data = yaml.safe_load(current.read_text(encoding="utf-8")) or {}
+        parent = data.get("extends") if isinstance(data, dict) else None
+        current = (current.parent / parent).resolve() if isinstance(parent, str) else None
+    return chain
 
 
 def extends_path(start_file: str | Path, target: str | Path) -> str:
@@ -733,6 +748,7 @@ def _worker(jobs, replies, latest, helpers: int) -> None:  # pragma: no cover - 
     for _ in range(helpers):
         pool.submit(time.sleep, 0)  # start the helpers now
     base_cache: dict[tuple, Any] = {}
+    changed_cache: dict[tuple, Any] = {}
     last: dict[str, Any] = {}
 
     def render(kind, results, tier):
@@ -785,7 +801,8 @@ def _worker(jobs, replies, latest, helpers: int) -> None:  # pragma: no cover - 
                 request: Request = payload
                 base_key = (json.dumps(request.baseline), request.seed, request.replicates,
                             request.researchers)
-                needed = [base_key not in base_cache, request.changed is not None]
+                needed = [base_key not in base_cache, request.changed is not None and (
+                    json.dumps(request.changed), *base_key[1:]) not in changed_cache]
                 steps = scenario_from_dict(request.baseline).run.steps
                 total = sum(needed) * request.replicates * steps
                 with steps_done.get_lock():
@@ -795,7 +812,13 @@ def _worker(jobs, replies, latest, helpers: int) -> None:  # pragma: no cover - 
                     base_cache.clear()
                     base_cache[base_key] = run_here(job_id, request.baseline, request, total)
                 base = base_cache[base_key]
-                changed = run_here(job_id, request.changed, request, total) if needed[1] else None
+                changed = None
+                if request.changed is not None:
+                    changed_key = (json.dumps(request.changed), *base_key[1:])
+                    if changed_key not in changed_cache:  # a new tier or table year needs no new run
+                        changed_cache.clear()
+                        changed_cache[changed_key] = run_here(job_id, request.changed, request, total)
+                    changed = changed_cache[changed_key]
                 ran = time.perf_counter() - started
                 if latest.value != job_id:
                     raise Cancelled

@@ -5,6 +5,7 @@ The page itself is tested in a real browser in test_explore_browser.py.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 import time
@@ -234,3 +235,28 @@ def test_explore_checks_the_scenario_before_starting(tmp_path, capsys):
     bad.write_text(f"extends: {SCENARIOS / 'baseline.yaml'}\nname: bad\nlevers: {{visa_odds: {{US: {{default: 1.4}}}}}}\n")
     assert main(["explore", str(bad)]) == 2
     assert "levers.visa_odds.US.default" in capsys.readouterr().err
+
+
+def test_saving_never_overwrites_the_scenario_it_builds_on(controls, tmp_path):
+    start_file = tmp_path / "start.yaml"
+    start_file.write_text(f"extends: {SCENARIOS / 'baseline.yaml'}\nname: start\n")
+    start = load_scenario(start_file)
+    built = changed_scenario(start, controls, {(("compute_access", "China"), None): 0.3}, MONTH, name="start",
+                             extends="start.yaml")
+    before = start_file.read_text()
+    with pytest.raises(ValueError, match="builds on"):
+        save_scenario(built, start_file)
+    assert start_file.read_text() == before
+    save_scenario(built, tmp_path / "again.yaml")  # any other name is fine, and can be saved over
+    save_scenario(built, tmp_path / "again.yaml")
+    assert load_scenario(tmp_path / "again.yaml") == built.scenario
+
+
+def test_another_tier_redraws_without_running_again(explorer, baseline):
+    start = quick(baseline)
+    built = changed_scenario(start, lever_controls(start, MONTH), {(("compute_access", "China"), None): 0.3}, MONTH)
+    request = Request(start.to_dict(), built.scenario.to_dict(), seed=4, replicates=1, researchers=2000)
+    first = explorer.wait(explorer.submit(request))
+    again = explorer.wait(explorer.submit(dataclasses.replace(request, tier="elite")))
+    assert first.answer["timing"]["runs"] >= 1 and again.answer["timing"]["runs"] == 0
+    assert again.answer["figures"]["migration"] != first.answer["figures"]["migration"]
