@@ -227,8 +227,13 @@ def cmd_explore(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise BadInput(f"talentsim explore needs the explore extra ({exc.name} is missing): "
                        "pip install -e \".[explore]\"") from None
-    return serve(args.scenario, host=args.host, port=args.port, replicates=args.replicates,
-                 researchers=args.researchers)
+    from .explore_server import PortUnavailable
+
+    try:
+        return serve(args.scenario, host=args.host, port=args.port, replicates=args.replicates,
+                     researchers=args.researchers)
+    except PortUnavailable as exc:
+        raise BadInput(str(exc)) from None
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:

@@ -20,7 +20,7 @@ for _package in ("solara", "solara_assets", "uvicorn"):  # the extra; imported o
 SCENARIO_ENV = "TALENTSIM_EXPLORE_SCENARIO"
 SIZE_ENV = "TALENTSIM_EXPLORE_SIZE"  # "REPLICATES,RESEARCHERS" the page starts with
 
-__all__ = ["serve"]
+__all__ = ["PortUnavailable", "serve"]
 
 # The page must work with no network (a meeting room, an air-gapped office): no usage telemetry, assets from
 # the solara-assets package rather than a CDN, no file watcher.
@@ -29,6 +29,10 @@ SERVER_ENVIRONMENT = {
     "SOLARA_MODE": "production",
     "SOLARA_APP": "simulation.explore_app:Page",
 }
+
+
+class PortUnavailable(OSError):
+    """The address asked for cannot be served on (in use, or not this machine's)."""
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -40,7 +44,8 @@ def bind(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise OSError(f"cannot serve on {host}:{port} ({exc.strerror}); choose another with --port") from None
+        raise PortUnavailable(f"cannot serve on {host}:{port} ({exc.strerror}); choose another with --port or "
+                              "--host") from None
     sock.listen(128)
     sock.set_inheritable(True)
     return sock

@@ -260,3 +260,19 @@ def test_another_tier_redraws_without_running_again(explorer, baseline):
     again = explorer.wait(explorer.submit(dataclasses.replace(request, tier="elite")))
     assert first.answer["timing"]["runs"] >= 1 and again.answer["timing"]["runs"] == 0
     assert again.answer["figures"]["migration"] != first.answer["figures"]["migration"]
+
+
+def test_explore_says_when_the_port_is_taken(capsys):
+    import socket
+
+    pytest.importorskip("solara", reason="the explore extra is not installed")
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    try:
+        port = taken.getsockname()[1]
+        assert main(["explore", str(SCENARIOS / "baseline.yaml"), "--port", str(port)]) == 2
+    finally:
+        taken.close()
+    err = capsys.readouterr().err
+    assert f"cannot serve on 127.0.0.1:{port}" in err and "--port" in err and "Traceback" not in err
