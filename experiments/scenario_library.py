@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from simulation import load_scenario, run  # noqa: E402
 from simulation.results import migration_curve  # noqa: E402
+from simulation.summary import excludes_zero, replicate_band, statistic_note  # noqa: E402
 
 TIERS = {"top_tier": "top-tier", "elite": "elite", "frontier": "frontier"}
 
@@ -60,7 +61,9 @@ def named_employers(path: Path) -> list[str]:
 
 
 def interval(values: pd.Series) -> tuple[float, float, float]:
-    return float(values.median()), float(values.quantile(0.05)), float(values.quantile(0.95))
+    """Return the median over replicates and the range holding 90% of them (the project's one statistic)."""
+    band = replicate_band(pd.DataFrame({"key": 0, "value": values.to_numpy()}), ["key"], "value").iloc[0]
+    return float(band["median"]), float(band["low"]), float(band["high"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,13 +98,15 @@ def main(argv: list[str] | None = None) -> int:
                    "high": high, "replicates": len(table)}
             if name != "baseline":
                 d_median, d_low, d_high = interval(table[measure] - base[measure])
+                precision = 0.0005 if measure.endswith(("share", "home")) else 0.5
                 row.update(diff_median=d_median, diff_low=d_low, diff_high=d_high,
-                           excludes_zero=bool(d_low > 0 or d_high < 0))
+                           excludes_zero=bool(excludes_zero(d_low, d_high, precision)))
             rows.append(row)
     frame = pd.DataFrame(rows)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(args.out, index=False)
     print(markdown(frame, results))
+    print("\n" + statistic_note(args.replicates, paired=True), file=sys.stderr)
     return 0
 
 

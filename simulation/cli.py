@@ -43,7 +43,7 @@ def _seed(text: str) -> int:
 
 
 def _formats(text: str) -> tuple[str, ...]:
-    allowed = ("parquet", "csv")
+    allowed = ("parquet", "csv", "xlsx")
     formats = tuple(dict.fromkeys(f.strip().lower() for f in text.split(",") if f.strip()))
     bad = [f for f in formats if f not in allowed]
     if bad or not formats:
@@ -66,13 +66,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_seed, help="root seed (default: run.seed of the scenario)")
     p.add_argument("--replicates", type=_positive_int, help="replicates (default: run.replicates)")
     p.add_argument("--researchers", type=_whole_number, help="researchers at the start (default: run.researchers)")
-    p.add_argument("--format", type=_formats, default=("parquet", "csv"), help="table formats: parquet,csv (default both)")
+    p.add_argument("--format", type=_formats, default=("parquet", "csv"),
+                   help="table formats: parquet,csv,xlsx (default parquet,csv); xlsx writes every table to one "
+                   "workbook, results.xlsx, with a notes sheet (Parquet is written too when xlsx is the only format, "
+                   "so that plot, compare and report can read the folder)")
     p.add_argument("--no-figures", action="store_true", help="write tables only")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no headline table")
+    p.add_argument("--ensemble", type=Path, metavar="FILE",
+                   help="parameter ensemble (e.g. scenarios/base/calibrated.ensemble.parquet): replicate i uses draw i, "
+                        "so intervals show parameter uncertainty as well as replicate noise")
     p.set_defaults(handler=cmd_run)
 
-    p = commands.add_parser("validate", help="check scenario files without running them")
+    p = commands.add_parser("validate", help="check scenario files without running them; list what each changes",
+                            description="Check scenario files without running them, and list every lever (and "
+                            "setting) each one changes, from when, from what value to what value: against the "
+                            "scenario it extends, or against --against.")
     p.add_argument("scenarios", type=Path, nargs="+", help="scenario YAML file(s)")
+    p.add_argument("--against", type=Path, metavar="SCENARIO",
+                   help="list changes against this scenario file (default: the file each one extends)")
     p.set_defaults(handler=cmd_validate)
 
     p = commands.add_parser("schema", help="print the scenario reference (every key, type, range and default)")
@@ -88,9 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", type=_figure_formats, default=("png", "svg", "pdf"),
                    help="figure formats: png,svg,pdf (default all three)")
     p.add_argument("--dpi", type=_positive_int, default=300, help="PNG resolution in dots per inch (default 300)")
-    p.add_argument("--tier", choices=("top_tier", "elite", "all"), default="top_tier",
-                   help="tier of the migration and retention curves (default top_tier)")
-    p.add_argument("--period", type=_period, help="years of the flow figure, e.g. 2019:2025 (default: whole run)")
+    p.add_argument("--tier", default="top_tier", help="tier of the migration and retention curves, e.g. top_tier, "
+                   "elite or all (default top_tier; any tier the results hold)")
+    p.add_argument("--period", type=_period, help="years of the flow figure, e.g. 2025:2030 (default: from the "
+                   "first policy change to the end of the run)")
     p.add_argument("--only", type=_names_list, help="comma-separated figure names (default: all); run figures: "
                    "migration_curve, migration_by_origin, retention_curve, cohort_stay, flows, employers")
     p.add_argument("--outcome", help="sweeps: outcome to plot (default: every outcome of the sweep)")
@@ -107,27 +119,55 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("others", type=Path, nargs="+", help="results folder(s) of the runs to compare with it")
     p.add_argument("--at", type=_years, help="year(s) of the indicator table, e.g. 2030 or 2025,2030 "
                    "(default 2030, or the last year all runs cover)")
-    p.add_argument("--tier", choices=("top_tier", "elite", "all"), default="top_tier",
-                   help="tier of the curves (default top_tier)")
+    p.add_argument("--tier", default="top_tier", help="tier of the curves, e.g. top_tier, elite or all (default "
+                   "top_tier; any tier the results hold)")
     p.add_argument("--out", type=Path, help="folder for the figures and table (default: results/compare_A_vs_B)")
-    p.add_argument("--format", type=_figure_formats, default=("png", "svg", "pdf"),
-                   help="figure formats: png,svg,pdf (default all three)")
+    p.add_argument("--format", type=_compare_formats, default=("png", "svg", "pdf"),
+                   help="figure formats png,svg,pdf and, for the table, xlsx (a workbook with a notes sheet); "
+                   "default png,svg,pdf")
     p.add_argument("--dpi", type=_positive_int, default=300, help="PNG resolution in dots per inch (default 300)")
+    p.add_argument("--unpaired", action="store_true",
+                   help="compare runs that share no replicate seeds (differences then include the noise between "
+                   "replicates and are labelled UNPAIRED); by default such runs are refused")
     p.add_argument("--report", type=Path, metavar="FILE", help="also write a self-contained HTML comparison report")
     p.add_argument("--quiet", action="store_true", help="do not print the indicator table")
     p.set_defaults(handler=cmd_compare)
 
-    p = commands.add_parser("report", help="write a self-contained HTML report of a run's results",
+    p = commands.add_parser("report", help="write a self-contained HTML report of a run's or a sweep's results",
                             description="Write one HTML file (figures embedded, no server or network needed) with "
                             "the scenario's description, headline indicators, figures with captions and sources, "
-                            "and the run's provenance.")
-    p.add_argument("results", type=Path, help="results folder (the --out of 'talentsim run')")
+                            "and the run's provenance. Given the results folder of 'talentsim sweep', the sweep "
+                            "report: the question, the design, the robustness of each policy, sensitivity indices, "
+                            "scenario discovery and their figures, and provenance ('talentsim analyze' options).")
+    p.add_argument("results", type=Path, help="results folder (the --out of 'talentsim run' or 'talentsim sweep')")
     p.add_argument("-o", "--output", type=Path, help="HTML file to write (default: RESULTS/report.html)")
     p.add_argument("--at", type=_years, help="years of the indicator table (default: start, 2025, 2030, end)")
-    p.add_argument("--tier", choices=("top_tier", "elite", "all"), default="top_tier",
-                   help="tier of the migration and retention curves (default top_tier)")
-    p.add_argument("--period", type=_period, help="years of the flow figure, e.g. 2019:2025 (default: whole run)")
+    p.add_argument("--tier", default="top_tier", help="tier of the migration and retention curves, e.g. top_tier, "
+                   "elite or all (default top_tier; any tier the results hold)")
+    p.add_argument("--period", type=_period, help="years of the flow figure, e.g. 2025:2030 (default: from the "
+                   "first policy change to the end of the run)")
+    _analysis_options(p, "sweeps: ")
     p.set_defaults(handler=cmd_report)
+
+    p = commands.add_parser(
+        "analyze", help="analyse a sweep: sensitivity indices, robustness per policy, scenario discovery",
+        description="Read the results folder of 'talentsim sweep' (finished or not) and write, as Parquet tables "
+        "and figures: Sobol indices (saltelli design) or Morris screening (morris design) of every outcome; the "
+        "share of each outcome's variance due to each lever and to seeds; for an outcome and a threshold, the "
+        "robustness of every lever arm (share of runs meeting it, median and 90%% range, regret against the best "
+        "arm of the same draw) and the PRIM box of the runs meeting it; parallel coordinates and curves by arm. "
+        "Defaults for the outcome and threshold come from the experiment file's analysis: section.",
+        epilog="Example: talentsim analyze results/visa_policy_lhs --outcome us_top_tier_share_2030 --above 0.35",
+    )
+    p.add_argument("results", type=Path, help="results folder (the --out of 'talentsim sweep')")
+    _analysis_options(p, "")
+    p.add_argument("--outcomes", type=_names_list, help="outcomes of the sensitivity analysis, comma-separated "
+                   "(default: every outcome)")
+    p.add_argument("--out", type=Path, help="folder for the tables and figures (default: RESULTS/analysis)")
+    p.add_argument("--format", type=_figure_formats, default=("png",), help="figure formats: png,svg,pdf (default png)")
+    p.add_argument("--dpi", type=_positive_int, default=300, help="PNG resolution in dots per inch (default 300)")
+    p.add_argument("--quiet", action="store_true", help="do not print the results")
+    p.set_defaults(handler=cmd_analyze)
 
     p = commands.add_parser(
         "sweep", help="run an experiment: policy levers x uncertainties x replicates, on local cores or a Dask cluster",
@@ -170,13 +210,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("calibrate", help="fit a scenario's parameters to published targets")
     p.add_argument("config", type=Path, help="calibration file, e.g. experiments/calibration/baseline.yaml")
     p.add_argument("--no-recovery", action="store_true", help="skip the recovery check (fit the real targets only)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--no-checks", action="store_true", help="skip the profiles and held-out checks")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="run the simulations on the Dask cluster whose scheduler is "
+                   "at ADDRESS (needs the dask extra); default: local processes")
+    p.add_argument("--quiet", action="store_true", help="print nothing but the summary")
     p.set_defaults(handler=cmd_calibrate)
 
     return parser
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from .changes import describe_changes, run_changes_record
     from .plots import plot_migration_curves, plot_retention_curves, save_figure
     from .results import format_headline
     from .runner import run
@@ -190,18 +234,35 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = args.out or Path("results") / scenario.name
     if out.exists() and not out.is_dir():
         raise BadInput(f"--out {out}: exists and is not a folder; choose another path")
-    result = run(scenario, progress=not args.quiet)
+    ensemble = None
+    if args.ensemble is not None:
+        from .ensemble import read_ensemble
+
+        try:
+            ensemble = read_ensemble(args.ensemble)
+        except ValueError as exc:
+            raise BadInput(f"--ensemble {exc}") from None
+    result = run(scenario, progress=not args.quiet, ensemble=ensemble)
     result.manifest["scenario_file"] = str(args.scenario)
+    result.manifest["changes"] = run_changes_record(scenario, args.scenario)
     result.manifest["command"] = "talentsim " + " ".join(sys.argv[1:])
-    written = result.save(out, formats=args.format)
+    tables = tuple(f for f in args.format if f != "xlsx")
+    written = result.save(out, formats=tables or ("parquet",))
+    if "xlsx" in args.format:
+        written.append(_write_run_xlsx(result, out))
     if not args.no_figures:
         written += save_figure(plot_migration_curves(result), out / "migration_curve")
         written += save_figure(plot_retention_curves(result), out / "retention_curve")
     if not args.quiet:
         print(f"Scenario '{scenario.name}': {scenario.run.replicates} replicate(s) x {scenario.run.researchers:,} "
               f"researchers, {scenario.run.start:%Y-%m} to {scenario.run.end:%Y-%m} "
-              f"({result.manifest['wall_time_seconds']:.1f} s)\n")
-        print(format_headline(result.headline()))
+              f"({result.manifest['wall_time_seconds']:.1f} s)")
+        print(f"Intervals across replicates show {result.manifest['interval']}.\n")
+        record = result.manifest.get("changes")
+        if record is not None and any(c["lever"] for c in record["changes"]):
+            print(describe_changes(record["changes"], record["reference"], settings=False) + "\n")
+        names = {k: r.name for k, r in scenario.regions.items()}
+        print(format_headline(result.headline(), names=names))
         print(f"\nWrote {len(written)} files to {out}/ (tables, manifest.json"
               f"{', figures' if not args.no_figures else ''})")
     return EXIT_OK
@@ -236,27 +297,63 @@ def cmd_explore(args: argparse.Namespace) -> int:
         raise BadInput(str(exc)) from None
 
 
+def _write_run_xlsx(result, out: Path) -> Path:
+    """Write results.xlsx into ``out`` and list it in the run's manifest (rewritten in place)."""
+    import json
+
+    from .outputs import write_text
+    from .spreadsheet import write_run_xlsx
+
+    path = write_run_xlsx(result, out / "results.xlsx")
+    result.manifest["files"] = sorted(set(result.manifest.get("files", [])) | {path.name})
+    write_text(out / "manifest.json", json.dumps(result.manifest, indent=2, default=str) + "\n")
+    return path
+
+
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from .calibrate import load_calibration, run_calibration
+    from .calibrate.abc import require_pyabc
 
     calibration = load_calibration(args.config)  # bad input is reported before any run starts
+    from .extras import MissingExtra
+
+    try:
+        require_pyabc()
+    except MissingExtra as exc:
+        raise BadInput(str(exc)) from None
     cfg = calibration.config
-    print(f"Calibrating {len(cfg.parameters)} parameters of {cfg.scenario} to {len(calibration.targets)} targets "
-          f"({cfg.replicates} replicates x {cfg.researchers:,} researchers per evaluation)")
-    fit = run_calibration(args.config, progress=not args.quiet, recovery=not args.no_recovery,
-                          command="talentsim " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["calibrate"] else "")
-    within = sum(r["within"] for r in fit.table if r["weight"] > 0)
-    fitted = sum(1 for r in fit.table if r["weight"] > 0)
-    print(f"Objective {fit.objective:.3f}; {within} of {fitted} fitted targets within tolerance "
-          f"({fit.evaluations} evaluations, {fit.wall_seconds / 60:.1f} min)")
+    print(f"Calibrating {len(cfg.parameters)} parameters of {cfg.scenario} to {len(calibration.fitted)} fitted targets "
+          f"({len(calibration.targets)} in all; {cfg.replicates} replicate(s) x {cfg.researchers:,} researchers per "
+          "simulation)")
+    client = None
+    if args.scheduler:
+        try:
+            from dask.distributed import Client
+        except ImportError:
+            raise BadInput("--scheduler needs the dask extra: pip install -e \".[dask]\"") from None
+        client = Client(args.scheduler)
+    try:
+        fit = run_calibration(
+            args.config, client=client, recovery=not args.no_recovery, checks=not args.no_checks,
+            command="talentsim " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["calibrate"] else "",
+            log=(lambda _: None) if args.quiet else print,
+        )  # fmt: skip
+    finally:
+        if client is not None:
+            client.close()
+    fitted = [r for r in fit.table if r["weight"] > 0]
+    within = sum(r["within"] for r in fitted)
+    print(f"{within} of {len(fitted)} fitted targets within tolerance (ensemble medians); final ABC threshold "
+          f"{fit.posterior.epsilons[-1]:.3f}; {fit.wall_seconds / 60:.1f} min on {fit.workers} worker(s)")
     for row in fit.table:
-        print(f"  {row['label']:<72} published {row['published']:.3f}  simulated {row['simulated']:.3f} "
+        print(f"  {row['label'][:72]:<72} published {row['published']:.3f}  simulated {row['simulated']:.3f} "
               f"[{row['low']:.3f}, {row['high']:.3f}]")
-    print(f"Wrote {calibration.path(cfg.output)} and {calibration.path(cfg.report)}")
+    print(f"Wrote {calibration.path(cfg.output)}, {calibration.ensemble_path} and {calibration.path(cfg.report)}")
     return EXIT_OK
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from .changes import describe_changes, run_changes_record
     from .scenario import ScenarioError, load_scenario
 
     failed = 0
@@ -272,6 +369,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
             f"ok: {path}: scenario '{scenario.name}', {len(scenario.regions)} regions, {len(scenario.employers)} "
             f"employers, {run.start:%Y-%m} to {run.end:%Y-%m} in {run.steps} steps of {run.step_months} months"
         )
+        try:
+            record = run_changes_record(scenario, path, args.against)
+        except ScenarioError as exc:
+            failed += 1
+            _print_problems(exc)
+            continue
+        if record is not None:
+            print(describe_changes(record["changes"], record["reference"]))
     return EXIT_BAD_INPUT if failed else EXIT_OK
 
 
@@ -284,6 +389,15 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def _figure_formats(text: str) -> tuple[str, ...]:
     allowed = ("png", "svg", "pdf")
+    formats = tuple(dict.fromkeys(f.strip().lower() for f in text.split(",") if f.strip()))
+    bad = [f for f in formats if f not in allowed]
+    if bad or not formats:
+        raise argparse.ArgumentTypeError(f"must be one or more of {', '.join(allowed)}, comma-separated (got {text!r})")
+    return formats
+
+
+def _compare_formats(text: str) -> tuple[str, ...]:
+    allowed = ("png", "svg", "pdf", "xlsx")
     formats = tuple(dict.fromkeys(f.strip().lower() for f in text.split(",") if f.strip()))
     bad = [f for f in formats if f not in allowed]
     if bad or not formats:
@@ -346,6 +460,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
         raise BadInput(f"--only: unknown figure(s) {', '.join(unknown)}; choose from {', '.join(RUN_FIGURES)}")
     result = load_results(folder)
     _check_period(args.period, result)
+    _check_tier(args.tier, result)
     out = args.out or folder / "figures"
     written = []
     for name, fig in run_figures(result, tier=args.tier, period=args.period, names=args.only):
@@ -380,36 +495,107 @@ def _plot_experiment(args: argparse.Namespace, folder: Path) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     import re
 
-    from .compare import (CompareError, compare_table, format_compare_table, load_many, plot_compare_curves,
-                          plot_compare_difference, scenario_labels)
+    from .compare import (CompareError, compare_table, csv_table, format_compare_table, load_many,
+                          plot_compare_curves, plot_compare_difference, scenario_labels)
+    from .outputs import atomic_write
     from .plots import save_figure
 
     folders = [_results_folder(f) for f in (args.baseline, *args.others)]
     results = load_many(folders)
     labels = scenario_labels(results)
+    _check_tier(args.tier, results[0])
     try:
-        table = compare_table(results, args.at)
+        table = compare_table(results, args.at, unpaired=args.unpaired)
     except CompareError as exc:
         raise BadInput(str(exc)) from None
     out = args.out or Path("results") / re.sub(r"[^A-Za-z0-9_.-]+", "_", "compare_" + "_vs_".join(labels))
     if out.exists() and not out.is_dir():
         raise BadInput(f"--out {out}: exists and is not a folder; choose another path")
     out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out / "compare.csv", index=False)
-    written = [out / "compare.csv"]
-    written += save_figure(plot_compare_curves(results, tier=args.tier), out / "compare_curves", args.format,
-                           dpi=args.dpi)
-    written += save_figure(plot_compare_difference(results, tier=args.tier), out / "compare_difference", args.format,
-                           dpi=args.dpi)
+    written = [atomic_write(out / "compare.csv", lambda tmp: csv_table(table).to_csv(tmp, index=False))]
+    if "xlsx" in args.format:
+        from .spreadsheet import write_comparison_xlsx
+
+        written.append(write_comparison_xlsx(results, table, out / "compare.xlsx"))
+    figure_formats = [f for f in args.format if f != "xlsx"]
+    if figure_formats:
+        written += save_figure(plot_compare_curves(results, tier=args.tier), out / "compare_curves", figure_formats,
+                               dpi=args.dpi)
+        written += save_figure(plot_compare_difference(results, tier=args.tier, unpaired=args.unpaired),
+                               out / "compare_difference", figure_formats, dpi=args.dpi)
     if args.report:
         from .report import write_comparison_report
 
-        written.append(write_comparison_report(results, args.report, at=args.at, tier=args.tier, folders=folders))
+        written.append(write_comparison_report(results, args.report, at=args.at, tier=args.tier, folders=folders,
+                                               unpaired=args.unpaired))
     if not args.quiet:
+        from .changes import changes_between, describe_changes
+
+        for label, result in zip(labels[1:], results[1:]):
+            print(describe_changes(changes_between(results[0].scenario, result.scenario), labels[0])
+                  .replace("Changes from", f"'{label}' changes from", 1) + "\n")
         names = {k: r.name for k, r in results[0].scenario.regions.items()}
         print(format_compare_table(table, names))
-        print(f"\nWrote {len(written)} files: {out}/ (compare.csv, compare_curves, compare_difference)"
+        print(f"\nWrote {len(written)} files: {out}/ ({', '.join(p.name for p in written if p.parent == out)})"
               + (f" and {args.report}" if args.report else ""))
+    return EXIT_OK
+
+
+def _check_tier(tier: str, result) -> None:
+    tiers = list(dict.fromkeys(result.stocks["tier"]))
+    if tier not in tiers:
+        raise BadInput(f"--tier {tier}: the results hold the tiers {', '.join(tiers)}; choose one of them")
+
+
+def _analysis_options(p: argparse.ArgumentParser, prefix: str) -> None:
+    p.add_argument("--outcome", help=f"{prefix}outcome of the robustness table and scenario discovery: a name, or "
+                   "arithmetic of names in quotes, e.g. 'china_share_2030 - us_share_2030' (default: the experiment "
+                   "file's analysis.outcome, or the first outcome)")
+    threshold = p.add_mutually_exclusive_group()
+    threshold.add_argument("--above", type=float, metavar="X", help=f"{prefix}a run meets the threshold when the "
+                           "outcome is at least X (higher is better); shares are fractions, e.g. 0.35")
+    threshold.add_argument("--below", type=float, metavar="X", help=f"{prefix}a run meets the threshold when the "
+                           "outcome is at most X (lower is better)")
+    p.add_argument("--label", help=f"{prefix}label of the outcome in tables and figures")
+    p.add_argument("--sensitivity", choices=("auto", "sobol", "morris", "none"), default="auto",
+                   help=f"{prefix}sensitivity analysis (default auto: what the design supports)")
+    p.add_argument("--density", type=float, help=f"{prefix}PRIM: choose the box of largest coverage with at least "
+                   "this density (default 0.8, or the experiment file's analysis.density)")
+    p.add_argument("--box", type=_whole_number, metavar="STEP", help=f"{prefix}PRIM: choose this step of the "
+                   "peeling trajectory instead")
+
+
+def _analysis(args: argparse.Namespace, folder: Path):
+    from .analysis import AnalysisError, analyze
+    from .extras import MissingExtra
+    from .store import read_experiment
+
+    results = read_experiment(folder)
+    try:
+        return analyze(results, outcomes=getattr(args, "outcomes", None), outcome=args.outcome, above=args.above,
+                       below=args.below, label=args.label, sensitivity=args.sensitivity, density=args.density,
+                       step=args.box)
+    except (AnalysisError, MissingExtra) as exc:
+        raise BadInput(str(exc)) from None
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    folder = args.results
+    if not folder.is_dir():
+        raise BadInput(f"{folder}: {'not a folder' if folder.exists() else 'no such folder'}; give the --out folder "
+                       "of 'talentsim sweep'")
+    if not (folder / "experiment.json").exists():
+        what = "holds one run ('talentsim run')" if (folder / "manifest.json").exists() else "holds no sweep"
+        raise BadInput(f"{folder}: {what}; analyze reads the results folder of 'talentsim sweep' (with experiment.json)")
+    analysis = _analysis(args, folder)
+    out = args.out or folder / "analysis"
+    if out.exists() and not out.is_dir():
+        raise BadInput(f"--out {out}: exists and is not a folder; choose another path")
+    written = analysis.save(out, args.format, dpi=args.dpi)
+    if not args.quiet:
+        print(analysis.summary())
+        print()
+    print(f"Wrote {len(written)} files to {out}/: " + ", ".join(p.name for p in written))
     return EXIT_OK
 
 
@@ -419,8 +605,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .results import load_results
 
     folder = _results_folder(args.results)
+    if not (folder / "manifest.json").exists() and (folder / "experiment.json").exists():
+        return _report_sweep(args, folder)
     result = load_results(folder)
     _check_period(args.period, result)
+    _check_tier(args.tier, result)
     output = args.output or folder / "report.html"
     if output.exists() and output.is_dir():
         raise BadInput(f"--output {output}: is a folder; give the HTML file to write, e.g. {output}/report.html")
@@ -428,6 +617,21 @@ def cmd_report(args: argparse.Namespace) -> int:
         path = write_report(result, output, years=args.at, tier=args.tier, period=args.period, folder=folder)
     except CompareError as exc:
         raise BadInput(f"--at: {exc}") from None
+    print(f"Wrote {path} ({path.stat().st_size / 1e6:.1f} MB, self-contained: open it in any browser)")
+    return EXIT_OK
+
+
+def _report_sweep(args: argparse.Namespace, folder: Path) -> int:
+    from .sweep_report import write_sweep_report
+
+    for option in ("at", "period"):
+        if getattr(args, option) is not None:
+            raise BadInput(f"--{option} applies to the report of a run; {folder} holds a sweep")
+    analysis = _analysis(args, folder)
+    output = args.output or folder / "report.html"
+    if output.exists() and output.is_dir():
+        raise BadInput(f"--output {output}: is a folder; give the HTML file to write, e.g. {output}/report.html")
+    path = write_sweep_report(analysis, output, folder=folder)
     print(f"Wrote {path} ({path.stat().st_size / 1e6:.1f} MB, self-contained: open it in any browser)")
     return EXIT_OK
 

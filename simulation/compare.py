@@ -1,14 +1,18 @@
 """Comparing scenarios: headline indicators with intervals, differences from a baseline, and their figures.
 
 Every function reads saved or in-memory results (:class:`~simulation.results.RunResult`), never a model.
-Differences from the baseline are paired by replicate seed when the runs share their seeds (common random numbers:
-the difference is then the policy, not noise) and taken over all pairs of replicates otherwise.
+Differences from the baseline are paired replicate by replicate: a scenario's replicate is set against the
+baseline's replicate with the same seed (and, in calibration ensembles, the same parameter draw), so the difference
+is the policy, not noise (common random numbers). The change reported is the median of these paired differences,
+which need not equal the difference of the two medians. Runs that share no replicate are refused unless the caller
+asks for an unpaired comparison, which is then labelled unpaired everywhere it appears.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,28 +22,65 @@ from matplotlib.lines import Line2D
 
 from .observe import COLUMNS
 from .results import RunResult, load_results, migration_curve
-from .style import NEUTRAL, add_caption, add_title, body, figure_legend, new_figure, percent_axis, region_colours
-from .style import scenario_linestyles, styled
+from .summary import COUNT_PRECISION, INTERVAL, MIN_REPLICATES_FOR_INTERVAL, SHARE_PRECISION, excludes_zero
+from .summary import replicate_band, replicate_keys, statistic_note
+from .style import NEUTRAL, add_caption, add_title, body, display_name, figure_legend, label_line_ends, new_figure
+from .style import percent_axis, region_styles, scenario_linestyles, styled, year_axis
 
 __all__ = [
     "CompareError",
+    "Pairing",
+    "UnpairedError",
     "compare_table",
+    "csv_table",
     "differences",
     "format_compare_table",
     "indicator_summary",
     "indicators",
+    "key_findings",
     "load_many",
+    "pairing",
     "plot_compare_curves",
     "plot_compare_difference",
     "scenario_labels",
 ]
 
-INTERVAL = 0.9
-SHARE_INDICATORS = ("top-tier share", "elite share", "home retention (top-tier)")
+NET_INFLOW = "net inflow per year"
+REPRESENTED = "researchers represented"  # counts scaled to the real researchers the population stands for
+UNITS = {NET_INFLOW: f"{REPRESENTED} per year"}
+
+
+def indicator_unit(indicator: str) -> str:
+    """Return the unit of an indicator: 'share', or counts of researchers represented (never model researchers)."""
+    return UNITS.get(indicator, "share")
 
 
 class CompareError(ValueError):
     """Results that cannot be compared as asked (different regions, a year outside the runs)."""
+
+
+class UnpairedError(CompareError):
+    """Runs that share no replicate, compared without asking for an unpaired comparison."""
+
+
+@dataclass(frozen=True)
+class Pairing:
+    """How a scenario's replicates are set against the baseline's."""
+
+    paired: bool  # replicate by replicate (True) or every replicate against every other (False)
+    keys: tuple[str, ...]  # what identifies a replicate across runs (seed; a parameter draw once ensembles exist)
+    shared: int  # replicates both runs hold
+    baseline_replicates: int
+    other_replicates: int
+
+    def describe(self, label: str, baseline: str) -> str:
+        """Return how the differences of ``label`` from ``baseline`` are taken, in words."""
+        if not self.paired:
+            return (f"'{label}' minus '{baseline}': UNPAIRED (no shared replicate seeds): every replicate against "
+                    "every replicate, so the interval includes the noise between replicates")
+        left_out = max(self.baseline_replicates, self.other_replicates) - self.shared
+        extra = f"; {left_out} replicate(s) held by one run only are left out" if left_out else ""
+        return f"'{label}' minus '{baseline}': paired by {' and '.join(self.keys)} on {self.shared} replicates{extra}"
 
 
 def load_many(paths: Sequence[str | Path]) -> list[RunResult]:
@@ -70,6 +111,32 @@ def _seeds(table: pd.DataFrame) -> pd.Series:
     return table.drop_duplicates("replicate").set_index("replicate")["seed"]
 
 
+def _identities(result: RunResult, keys: Sequence[str]) -> set[tuple]:
+    table = result.stocks.drop_duplicates("replicate")
+    return set(map(tuple, table[list(keys)].itertuples(index=False, name=None)))
+
+
+def pairing(baseline: RunResult, other: RunResult, *, unpaired: bool = False) -> Pairing:
+    """Return how ``other``'s replicates pair with ``baseline``'s: on the keys that identify a replicate in both
+    manifests (the seed; a calibration ensemble's parameter draw too), over the replicates both hold.
+
+    Raises:
+        UnpairedError: the runs share no replicate and ``unpaired`` is not set.
+    """
+    columns = set(baseline.stocks.columns) & set(other.stocks.columns)
+    keys = tuple(k for k in replicate_keys(baseline.manifest, columns) if k in replicate_keys(other.manifest, columns))
+    keys = keys or ("seed",)
+    shared = len(_identities(baseline, keys) & _identities(other, keys))
+    counts = int(baseline.stocks["replicate"].nunique()), int(other.stocks["replicate"].nunique())
+    if shared == 0 and not unpaired:
+        raise UnpairedError(
+            f"scenario '{other.scenario.name}' shares no replicate {' and '.join(keys)} with the baseline "
+            f"'{baseline.scenario.name}', so its replicates cannot be paired and a difference would mix the policy "
+            "with the noise between replicates. Run both with the same root seed (--seed) and enough replicates "
+            "(--replicates), or pass --unpaired to compare them anyway (the result is labelled unpaired)")
+    return Pairing(shared > 0, keys, shared, *counts)
+
+
 def _nearest_year(result: RunResult, year: float) -> float:
     recorded = np.sort(result.stocks["year"].unique())
     if year < recorded[0] - 1e-9 or year > recorded[-1] + 1e-9:
@@ -78,73 +145,101 @@ def _nearest_year(result: RunResult, year: float) -> float:
     return float(recorded[np.argmin(np.abs(recorded - year))])
 
 
+def share_indicator(tier: str) -> str:
+    """Return the name of the indicator 'share of ``tier`` researchers working in each place'."""
+    return f"{tier.replace('_', '-')} share"
+
+
+RETENTION = "home retention (top-tier)"
+
+
+def is_share(indicator: str) -> bool:
+    """Return whether an indicator is a share (shown in %, its differences in percentage points)."""
+    return indicator_unit(indicator) == "share"
+
+
+def _identity(result: RunResult) -> pd.DataFrame:
+    """Return what identifies each replicate across runs (seed; a parameter draw once ensembles exist)."""
+    keys = replicate_keys(result.manifest, result.stocks.columns)
+    return result.stocks.drop_duplicates("replicate")[["replicate", *keys]].reset_index(drop=True)
+
+
 def indicators(result: RunResult, years: Sequence[float]) -> pd.DataFrame:
     """Return the headline indicators of every replicate at each of ``years`` (the nearest recorded step).
 
-    Indicators: share of top-tier and of elite researchers working in each region; home retention of top-tier
-    researchers by origin; net inflow of researchers from other regions over the year up to the date (scaled to the
-    researchers the population represents, per year). Columns: indicator, place, year, replicate, seed, value.
+    Indicators: the share of each tier's researchers (every tier the results record, but 'all') working in each
+    place; home retention of top-tier researchers by origin; net inflow of researchers from other regions over
+    the year up to the date, in researchers represented (model counts scaled to the real researchers the
+    population stands for) per year. Columns: indicator, unit, place, year, replicate, the replicate's identity
+    (seed, ...), value.
     """
     from .plots import flow_matrix, net_flows
 
-    stocks, seeds = result.stocks, _seeds(result.stocks)
+    stocks = result.stocks
     regions = result.scenario.region_ids
     scale = result.scenario.population.represents / result.scenario.run.researchers
+    tiers = [t for t in dict.fromkeys(stocks["tier"]) if t != "all"]
     parts = []
     for asked in years:
         year = _nearest_year(result, float(asked))
         at = stocks[np.isclose(stocks["year"], year)]
-        for tier, name in (("top_tier", "top-tier share"), ("elite", "elite share")):
+        for tier in tiers:
             shares = migration_curve(at, tier)
-            parts.append(pd.DataFrame({"indicator": name, "place": shares["region"], "year": year,
+            parts.append(pd.DataFrame({"indicator": share_indicator(tier), "place": shares["region"], "year": year,
                                        "replicate": shares["replicate"], "value": shares["share"]}))
         kept = result.retention[np.isclose(result.retention["year"], year) & (result.retention["tier"] == "top_tier")]
-        parts.append(pd.DataFrame({"indicator": "home retention (top-tier)", "place": kept["origin"], "year": year,
+        parts.append(pd.DataFrame({"indicator": RETENTION, "place": kept["origin"], "year": year,
                                    "replicate": kept["replicate"], "value": kept["retention"]}))
         first_state = float(stocks["year"].min())
         if year > first_state:
             start = max(first_state, year - 1.0)
             net = net_flows(flow_matrix(result.flows, start=start, end=year, scale=scale), regions)
-            parts.append(pd.DataFrame({"indicator": "net inflow per year", "place": net["region"], "year": year,
+            parts.append(pd.DataFrame({"indicator": NET_INFLOW, "place": net["region"], "year": year,
                                        "replicate": net["replicate"], "value": net["net"]}))
     out = pd.concat(parts, ignore_index=True)
     out["place"] = out["place"].astype(str)
-    out["seed"] = out["replicate"].map(seeds)
+    out = out.merge(_identity(result), on="replicate", how="left")
+    out.insert(1, "unit", out["indicator"].map(indicator_unit))
     order = {r: i for i, r in enumerate(regions)}
-    names = ["top-tier share", "elite share", "home retention (top-tier)", "net inflow per year"]
+    names = list(dict.fromkeys([*(share_indicator(t) for t in tiers), RETENTION, NET_INFLOW]))
     out["_i"] = out["indicator"].map(names.index)
-    out["_p"] = out["place"].map(order)
+    out["_p"] = out["place"].map(order).fillna(len(order))
     return out.sort_values(["_i", "_p", "year", "replicate"]).drop(columns=["_i", "_p"]).reset_index(drop=True)
 
 
 def indicator_summary(values: pd.DataFrame, interval: float = INTERVAL) -> pd.DataFrame:
-    """Return the median and central ``interval`` over replicates of :func:`indicators`' values."""
-    low, high = (1 - interval) / 2, 1 - (1 - interval) / 2
-    grouped = values.groupby(["indicator", "place", "year"], sort=False, observed=True)["value"]
-    out = grouped.median().rename("median").reset_index()
-    out["low"] = grouped.quantile(low).to_numpy()
-    out["high"] = grouped.quantile(high).to_numpy()
-    out["replicates"] = grouped.count().to_numpy()
+    """Return the median over replicates of :func:`indicators`' values and the range holding the central
+    ``interval`` of replicates (empty for one replicate), in the order the indicators come."""
+    keys = ["indicator", "place", "year"]
+    order = values[keys].drop_duplicates().reset_index(drop=True)
+    order["_k"] = range(len(order))
+    out = replicate_band(values, keys, "value", interval)
+    out = out.merge(order, on=keys).sort_values("_k").drop(columns="_k").reset_index(drop=True)
     return out
 
 
-def differences(base: pd.DataFrame, other: pd.DataFrame, keys: Sequence[str], column: str) -> tuple[pd.DataFrame, bool]:
+def differences(base: pd.DataFrame, other: pd.DataFrame, keys: Sequence[str], column: str,
+                pair_on: Sequence[str] = ("seed",), paired: bool | None = None) -> tuple[pd.DataFrame, bool]:
     """Return ``other - base`` of ``column`` for each group of ``keys``, per replicate pair, and whether it is paired.
 
-    Both tables carry ``seed``. When the two runs have the same replicate seeds, replicates are paired by seed
-    (common random numbers); otherwise every replicate of one is set against every replicate of the other.
-    Columns: keys, seed (of ``other``), difference.
+    Both tables carry the ``pair_on`` columns (what identifies a replicate: its seed, and a parameter draw in
+    calibration ensembles). Paired (the default when the runs share any replicate): each replicate of ``other`` is
+    set against the replicate of ``base`` with the same identity; replicates held by one run only are left out.
+    Unpaired: every replicate of one against every replicate of the other.
+    Columns: keys, pair_on (of ``other``), difference.
     """
-    keys = list(keys)
-    paired = set(base["seed"].unique()) == set(other["seed"].unique())
-    left = base[[*keys, "seed", column]].rename(columns={column: "_base", "seed": "_base_seed"})
-    right = other[[*keys, "seed", column]].rename(columns={column: "_other"})
+    keys, pair_on = list(keys), list(pair_on)
+    if paired is None:
+        shared = base[pair_on].drop_duplicates().merge(other[pair_on].drop_duplicates(), on=pair_on)
+        paired = len(shared) > 0
+    left = base[[*keys, *pair_on, column]].rename(columns={column: "_base"})
+    right = other[[*keys, *pair_on, column]].rename(columns={column: "_other"})
     if paired:
-        merged = right.merge(left, left_on=[*keys, "seed"], right_on=[*keys, "_base_seed"], how="inner")
+        merged = right.merge(left, on=[*keys, *pair_on], how="inner")
     else:
-        merged = right.merge(left, on=keys, how="inner")
+        merged = right.merge(left.drop(columns=pair_on), on=keys, how="inner")
     merged["difference"] = merged["_other"] - merged["_base"]
-    return merged[[*keys, "seed", "difference"]], paired
+    return merged[[*keys, *pair_on, "difference"]], paired
 
 
 def _check_comparable(results: Sequence[RunResult]) -> None:
@@ -165,97 +260,186 @@ def default_years(results: Sequence[RunResult], preferred: float = 2030) -> list
 
 
 def compare_table(results: Sequence[RunResult], at: Sequence[float] | None = None,
-                  interval: float = INTERVAL) -> pd.DataFrame:
-    """Return the headline indicators of each scenario at the years ``at``, with replicate intervals, and each
-    scenario's difference from the first (the baseline) with its interval.
+                  interval: float = INTERVAL, *, unpaired: bool = False) -> pd.DataFrame:
+    """Return the headline indicators of each scenario at the years ``at`` (median over replicates and the range
+    of the central ``interval`` of them), and each scenario's change from the first (the baseline).
 
-    Columns: indicator, place, year, scenario, median, low, high, replicates, diff_median, diff_low, diff_high,
-    paired (whether the difference is paired by replicate seed).
+    The change is the median of paired differences (each replicate minus the baseline's replicate with the same
+    seed), with the range of the central ``interval`` of them; it need not equal the difference of the medians.
+    Runs that share no replicate are refused (:class:`UnpairedError`) unless ``unpaired``, when every replicate is
+    set against every replicate and the rows say ``paired = False``.
+
+    Columns: indicator, unit, place, year, scenario, median, low, high, replicates, diff_median, diff_low,
+    diff_high, pairs, paired. Intervals are empty where fewer than two replicates (or pairs) stand behind them.
     """
     if len(results) < 1:
         raise CompareError("nothing to compare")
     _check_comparable(results)
     at = list(at) if at else default_years(results)
     labels = scenario_labels(results)
-    low, high = (1 - interval) / 2, 1 - (1 - interval) / 2
+    keys = ["indicator", "place", "year"]
+    pairings = [pairing(results[0], result, unpaired=unpaired) for result in results[1:]]
     values = [indicators(result, at) for result in results]
     rows = []
-    for label, table in zip(labels, values):
+    for i, (label, table) in enumerate(zip(labels, values)):
         summary = indicator_summary(table, interval)
         summary.insert(3, "scenario", label)
-        if label == labels[0]:
+        if i == 0:
             summary[["diff_median", "diff_low", "diff_high"]] = np.nan
+            summary["pairs"] = pd.NA
             summary["paired"] = pd.NA
         else:
-            diff, paired = differences(values[0].drop(columns="replicate"), table.drop(columns="replicate"),
-                                       ["indicator", "place", "year"], "value")
-            grouped = diff.groupby(["indicator", "place", "year"], sort=False)["difference"]
-            stats = grouped.median().rename("diff_median").reset_index()
-            stats["diff_low"] = grouped.quantile(low).to_numpy()
-            stats["diff_high"] = grouped.quantile(high).to_numpy()
-            summary = summary.merge(stats, on=["indicator", "place", "year"], how="left")
-            summary["paired"] = paired
+            how = pairings[i - 1]
+            diff, _ = differences(values[0], table, keys, "value", pair_on=list(how.keys), paired=how.paired)
+            stats = replicate_band(diff, keys, "difference", interval).rename(
+                columns={"median": "diff_median", "low": "diff_low", "high": "diff_high", "replicates": "pairs"})
+            summary = summary.merge(stats, on=keys, how="left")
+            summary["paired"] = how.paired
         rows.append(summary)
     table = pd.concat(rows, ignore_index=True)
+    table.insert(1, "unit", table["indicator"].map(indicator_unit))
     order = {name: i for i, name in enumerate(labels)}
     table["_s"] = table["scenario"].map(order)
-    first = table.drop_duplicates(["indicator", "place", "year"])[["indicator", "place", "year"]].reset_index(drop=True)
+    first = table.drop_duplicates(keys)[keys].reset_index(drop=True)
     first["_k"] = range(len(first))
-    table = table.merge(first, on=["indicator", "place", "year"]).sort_values(["_k", "_s"])
-    return table.drop(columns=["_k", "_s"]).reset_index(drop=True)
+    table = table.merge(first, on=keys).sort_values(["_k", "_s"])
+    table = table.drop(columns=["_k", "_s"]).reset_index(drop=True)
+    table.attrs["pairings"] = {label: how for label, how in zip(labels[1:], pairings)}
+    return table
+
+
+def key_findings(table: pd.DataFrame) -> pd.DataFrame:
+    """Return the rows of :func:`compare_table` whose change from the baseline has an interval that excludes
+    zero at the precision shown (changes larger than the spread between replicates), largest first: shares by
+    percentage points, then counts by size."""
+    precision = np.where(table["indicator"].map(is_share), SHARE_PRECISION, COUNT_PRECISION)
+    rows = table[excludes_zero(table["diff_low"], table["diff_high"], precision)].copy()
+    rows["_share"] = ~rows["indicator"].map(is_share)
+    rows["_size"] = -rows["diff_median"].abs()
+    return rows.sort_values(["_share", "_size"]).drop(columns=["_share", "_size"]).reset_index(drop=True)
+
+
+def finding_text(row: pd.Series, names: dict[str, str] | None = None, baseline: str = "the baseline") -> str:
+    """Return one key finding in words: 'Top-tier share, United States, 2030: 41.2% → 37.0%, −4.2 pp
+    [−5.1, −3.3] (paired)'."""
+    names = names or {}
+    indicator = row["indicator"]
+    what = f"{indicator[0].upper()}{indicator[1:]}, {names.get(row['place'], row['place'])}, {row['year']:g}"
+    base = row.get("baseline_median")
+    values = f"{format_value(indicator, base)} → {format_value(indicator, row['median'])}, " if base is not None \
+        and pd.notna(base) else ""
+    pair = "" if row["paired"] is True or row["paired"] == True else " UNPAIRED"  # noqa: E712 - pandas booleans
+    return (f"{what}: {values}{format_difference(indicator, row['diff_median'])} "
+            f"[{format_difference(indicator, row['diff_low'])}, {format_difference(indicator, row['diff_high'])}] "
+            f"in '{row['scenario']}' against {baseline}{pair}")
+
+
+def with_baseline_medians(table: pd.DataFrame) -> pd.DataFrame:
+    """Return ``table`` with the baseline's median beside each row (``baseline_median``)."""
+    keys = ["indicator", "place", "year"]
+    base = table.drop_duplicates(keys)[[*keys, "median"]].rename(columns={"median": "baseline_median"})
+    return table.merge(base, on=keys, how="left")
 
 
 def format_value(indicator: str, value: float) -> str:
-    """Return an indicator value as text: shares in %, flows as whole researchers per year."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+    """Return an indicator value as text: shares in %, counts as whole researchers represented per year."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)) or pd.isna(value):
         return "–"
-    if indicator in SHARE_INDICATORS:
+    if is_share(indicator):
         return f"{value:.1%}"
-    return f"{value:,.0f}"
+    return f"{value:,.0f}".replace("-", "−")
 
 
 def format_difference(indicator: str, value: float) -> str:
-    """Return a difference as text: shares in percentage points, flows in researchers per year, signed."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+    """Return a difference as text: shares in percentage points, counts in researchers represented, signed."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)) or pd.isna(value):
         return "–"
-    text = f"{value * 100:+.1f} pp" if indicator in SHARE_INDICATORS else f"{value:+,.0f}"
-    return text.replace("-0.0 pp", "+0.0 pp") if text.startswith("-0.0 ") else "+0" if text == "-0" else text
+    text = f"{value * 100:+.1f} pp" if is_share(indicator) else f"{value:+,.0f}"
+    text = text.replace("-0.0 pp", "+0.0 pp") if text.startswith("-0.0 ") else "+0" if text == "-0" else text
+    return text.replace("-", "−")
 
 
-def format_compare_table(table: pd.DataFrame, names: dict[str, str] | None = None) -> str:
-    """Return the comparison table as aligned text for the terminal."""
+def comparison_note(table: pd.DataFrame, interval: float = INTERVAL) -> str:
+    """Return the sentences that say what a comparison table shows: its statistic, its interval, how each
+    change from the baseline was taken (paired or UNPAIRED), and the units."""
+    scenarios = list(dict.fromkeys(table["scenario"]))
+    reps = int(table["replicates"].max())
+    pairings = table.attrs.get("pairings", {})
+    paired_flags = [how.paired for how in pairings.values()]
+    paired = None if not paired_flags else (True if all(paired_flags) else False)
+    text = statistic_note(reps, interval, paired=paired)
+    if pairings:
+        text += " " + "; ".join(how.describe(label, scenarios[0]) for label, how in pairings.items()) + "."
+    text += (" The change is the median of the paired differences, which can differ from (even in sign) the "
+             "difference of the two medians when replicates disagree. Shares are of the tier's researchers; their "
+             f"changes are in percentage points (pp). Net inflows are in {REPRESENTED} (model counts scaled to the "
+             "real researchers the population stands for) per year.")
+    return text
+
+
+def csv_table(table: pd.DataFrame, interval: float = INTERVAL) -> pd.DataFrame:
+    """Return :func:`compare_table` as written to compare.csv: with a ``statistic`` column that says, on every row,
+    what the numbers are (a CSV has no place for a note)."""
+    reps = table["replicates"].astype(int)
+    text = [
+        (f"median of {n} replicates; low, high: {interval:.0%} of replicates fall in [low, high]" if n >= 2
+         else "value of a single replicate: no interval")
+        + ("" if pd.isna(paired) else "; change: median of paired differences from the baseline (same seeds)"
+           if paired else "; change: UNPAIRED, over every pair of replicates (no shared seeds)")
+        for n, paired in zip(reps, table["paired"])
+    ]
+    return table.assign(statistic=text)
+
+
+def format_compare_table(table: pd.DataFrame, names: dict[str, str] | None = None, *,
+                         findings: bool = True) -> str:
+    """Return the comparison table as aligned text for the terminal: the key findings, then every indicator."""
     names = names or {}
     scenarios = list(dict.fromkeys(table["scenario"]))
-    multiple = int(table["replicates"].max()) > 1
+    multiple = int(table["replicates"].max()) >= MIN_REPLICATES_FOR_INTERVAL
     width = 26 if multiple else 12
     lines = []
+    if findings and len(scenarios) > 1:
+        found = key_findings(with_baseline_medians(table))
+        if not multiple:
+            lines.append("Key findings: none can be told from noise (a single replicate has no interval).")
+        elif found.empty:
+            lines.append("Key findings: no change from the baseline is larger than the spread between replicates.")
+        else:
+            lines.append(f"Key findings ({len(found)} changes whose {INTERVAL:.0%} interval excludes zero; largest "
+                         "first):")
+            lines += [f"  {finding_text(row, names, repr(scenarios[0]))}" for _, row in found.head(12).iterrows()]
+            if len(found) > 12:
+                lines.append(f"  ... and {len(found) - 12} more in the table below")
+        lines.append("")
+    unpaired = [s for s, how in table.attrs.get("pairings", {}).items() if not how.paired]
     for (indicator, year), group in table.groupby(["indicator", "year"], sort=False):
-        unit = "" if indicator in SHARE_INDICATORS else " (researchers)"
+        unit = "" if is_share(indicator) else f" ({REPRESENTED})"
         lines.append(f"{indicator}{unit}, {year:g}")
         header = f"  {'':<16}" + "".join(f"{s[:width - 2]:>{width}}" for s in scenarios)
-        header += "".join(f"{('change ' + s)[:width + 4]:>{width + 6}}" for s in scenarios[1:])
+        header += "".join(f"{('change ' + s + (' UNPAIRED' if s in unpaired else ''))[:width + 4]:>{width + 6}}"
+                          for s in scenarios[1:])
         lines.append(header)
         for place, rows in group.groupby("place", sort=False):
             cells = []
             for scenario in scenarios:
                 row = rows[rows.scenario == scenario].iloc[0]
                 text = format_value(indicator, row["median"])
-                if multiple:
+                if multiple and pd.notna(row["low"]):
                     text += f" [{format_value(indicator, row['low'])}, {format_value(indicator, row['high'])}]"
                 cells.append(f"{text:>{width}}")
             for scenario in scenarios[1:]:
                 row = rows[rows.scenario == scenario].iloc[0]
                 text = format_difference(indicator, row["diff_median"])
-                if multiple:
+                if multiple and pd.notna(row["diff_low"]):
                     text += (f" [{format_difference(indicator, row['diff_low'])}, "
                              f"{format_difference(indicator, row['diff_high'])}]")
                 cells.append(f"{text:>{width + 6}}")
             lines.append(f"  {names.get(place, place):<16}" + "".join(cells))
         lines.append("")
     if len(scenarios) > 1:
-        lines.append(f"'change X': X minus '{scenarios[0]}'"
-                     + (" (median and 90% interval over replicates; shares in percentage points)" if multiple
-                        else " (shares in percentage points)") + ".")
+        lines.append(f"'change X': X minus '{scenarios[0]}'.")
+    lines.append(comparison_note(table))
     return "\n".join(lines).rstrip()
 
 
@@ -264,16 +448,7 @@ def format_compare_table(table: pd.DataFrame, names: dict[str, str] | None = Non
 
 
 def _curve_band(curves: pd.DataFrame, keys: list[str], column: str, interval: float) -> pd.DataFrame:
-    low, high = (1 - interval) / 2, 1 - (1 - interval) / 2
-    grouped = curves.groupby(keys, observed=True, sort=True)[column]
-    out = grouped.median().rename("median").reset_index()
-    out["low"] = grouped.quantile(low).to_numpy()
-    out["high"] = grouped.quantile(high).to_numpy()
-    return out
-
-
-def _with_seed(curves: pd.DataFrame, stocks: pd.DataFrame) -> pd.DataFrame:
-    return curves.assign(seed=curves["replicate"].map(_seeds(stocks)))
+    return replicate_band(curves, keys, column, interval)
 
 
 def _region_axes(regions: list[str], height_per_row: float = 1.8):
@@ -292,113 +467,162 @@ def _region_axes(regions: list[str], height_per_row: float = 1.8):
     return fig, axes
 
 
-def _scenario_note(results: Sequence[RunResult], labels: Sequence[str], interval: float) -> str:
-    parts = [f"'{label}' ({r.stocks['replicate'].nunique()} replicates x {r.scenario.run.researchers:,} model "
-             f"researchers)" for label, r in zip(labels, results)]
-    reps = max(r.stocks["replicate"].nunique() for r in results)
-    band = (f"Lines: medians of replicates; bands: central {interval:.0%} of replicates. " if reps > 1
-            else "One replicate each: no band. ")
-    return f"{band}Scenarios: {'; '.join(parts)}."
+def _scenario_note(results: Sequence[RunResult], labels: Sequence[str]) -> str:
+    parts = [f"{display_name(label)} ({label}): {r.stocks['replicate'].nunique()} replicates × "
+             f"{r.scenario.run.researchers:,} model researchers" for label, r in zip(labels, results)]
+    return f"Scenarios: {'; '.join(parts)}."
+
+
+def _policy_years(results: Sequence[RunResult]) -> list[float]:
+    """Return the dates at which any compared scenario's levers start to differ from the baseline's."""
+    from .changes import changes_between
+    from .plots import change_years
+
+    years: set[float] = set()
+    for result in results[1:]:
+        years.update(change_years([c.to_dict() for c in changes_between(results[0].scenario, result.scenario)]))
+    return sorted(years)
+
+
+def _marks(ax, results: Sequence[RunResult], label: bool = True) -> str:
+    from .plots import _period_marks
+
+    return _period_marks(ax, results[0], policies=_policy_years(results), label=label)
 
 
 @styled
 def plot_compare_curves(results: Sequence[RunResult], *, tier: str = "top_tier", interval: float = INTERVAL,
                         caption: bool = True) -> Figure:
-    """Return the migration curves of several scenarios on shared axes: each region in its colour, each scenario
-    in its line style (the baseline, first, solid), bands the central ``interval`` of replicates."""
+    """Return the migration curves of several scenarios on shared axes: each region in its colour and marker
+    (named at its line's end), each scenario in its line style (the baseline, first, solid), bands the central
+    ``interval`` of replicates; policy changes marked, the fitted period shaded."""
+    from .plots import _names, _places
+
     _check_comparable(results)
     labels = scenario_labels(results)
-    regions = results[0].scenario.region_ids
-    names = {k: r.name for k, r in results[0].scenario.regions.items()}
-    colours = region_colours(regions)
-    styles = scenario_linestyles(labels)
-    fig, ax = new_figure(height_in=3.6)
-    for label, result in zip(labels, results):
-        band = _curve_band(migration_curve(result.stocks, tier), ["region", "year"], "share", interval)
-        for region in regions:
+    names = _names(results[0])
+    curves = [migration_curve(result.stocks, tier) for result in results]
+    places = _places(results[0], pd.concat(curves))
+    styles = region_styles(places)
+    lines = scenario_linestyles(labels)
+    fig, ax = new_figure(height_in=3.8)
+    ends = {}
+    for label, result, curve in zip(labels, results, curves):
+        band = _curve_band(curve, ["region", "year"], "share", interval)
+        for region in places:
             rows = band[band.region == region]
-            ax.plot(rows.year, rows["median"], color=colours[region], ls=styles[label],
+            if rows.empty:
+                continue
+            ax.plot(rows.year, rows["median"], color=styles[region]["color"], ls=lines[label],
                     lw=1.9 if label == labels[0] else 1.6, gid=f"median:{label}:{region}",
+                    marker=styles[region]["marker"], markevery=max(1, len(rows) // 8), ms=3.4,
+                    mfc="white" if label == labels[0] else styles[region]["color"], mew=1.0,
                     zorder=3 if label == labels[0] else 4)
-            if (rows["high"] > rows["low"]).any():
-                ax.fill_between(rows.year, rows["low"], rows["high"], color=colours[region],
+            if rows["low"].notna().any() and (rows["high"] > rows["low"]).any():
+                ax.fill_between(rows.year, rows["low"], rows["high"], color=styles[region]["color"],
                                 alpha=0.16 if label == labels[0] else 0.10, lw=0, gid=f"band:{label}:{region}")
+            ends.setdefault(region, []).append((float(rows.year.iloc[-1]), float(rows["median"].iloc[-1])))
     percent_axis(ax.yaxis)
     ax.set_ylim(0, None)
     ax.set_xlabel(COLUMNS["year"].label)
-    tier_label = {"top_tier": "top-tier", "elite": "elite", "all": "all"}.get(tier, tier)
+    tier_label = tier.replace("_", "-")
     ax.set_ylabel(f"Share of {tier_label} researchers (%)")
-    handles = [Line2D([], [], color=colours[r], lw=1.9) for r in regions]
-    handles += [Line2D([], [], color=NEUTRAL, ls=styles[label], lw=1.7) for label in labels]
-    legend_labels = [names[r] for r in regions]
-    legend_labels += [label if i or label == "baseline" else f"{label} (baseline)" for i, label in enumerate(labels)]
-    add_title(fig, f"Where {tier_label} AI researchers work: {' vs '.join(labels)}")
+    marks = _marks(ax, results)
+    # Each region is named at the end of its baseline line (the solid one).
+    label_line_ends(ax, [(points[0][0], points[0][1], names.get(r, r), styles[r]["color"])
+                         for r, points in ends.items()])
+    handles = [Line2D([], [], color=styles[r]["color"], marker=styles[r]["marker"], mfc="white", lw=1.9)
+               for r in places]
+    handles += [Line2D([], [], color=NEUTRAL, ls=lines[label], lw=1.7) for label in labels]
+    legend_labels = [names.get(r, r) for r in places]
+    legend_labels += [display_name(label) + (" (baseline)" if i == 0 and label != "baseline" else "")
+                      for i, label in enumerate(labels)]
+    add_title(fig, f"Where {tier_label} AI researchers work: {' vs '.join(display_name(x) for x in labels)}")
     figure_legend(fig, handles, legend_labels)
-    text = (f"Share of {tier_label} researchers working in each region (colour) under each scenario (line style). "
-            f"{_scenario_note(results, labels, interval)}")
+    reps = min(int(r.stocks["replicate"].nunique()) for r in results)
+    text = (f"Share of {tier_label} researchers working in each region (colour and marker) under each scenario "
+            f"(line style). {marks}{statistic_note(reps, interval, shown='the band')} "
+            f"{_scenario_note(results, labels)}")
     add_caption(fig, text, draw=caption)
     return fig
 
 
-def curve_differences(results: Sequence[RunResult], *, tier: str = "top_tier") -> tuple[pd.DataFrame, dict]:
+def curve_differences(results: Sequence[RunResult], *, tier: str = "top_tier",
+                      unpaired: bool = False) -> tuple[pd.DataFrame, dict]:
     """Return each scenario's difference from the baseline (the first) in the share of ``tier`` researchers
-    working in each region, per replicate (pair) and year, and whether each is paired by seed.
+    working in each region, per replicate pair and year, and whether each is paired (see :func:`pairing`).
 
-    Columns: scenario, region, year, seed, difference (a share difference; x100 for percentage points).
+    Columns: scenario, region, year, the replicate identity (seed, ...), difference (a share difference; x100
+    for percentage points).
     """
     _check_comparable(results)
     labels = scenario_labels(results)
-    base = _with_seed(migration_curve(results[0].stocks, tier), results[0].stocks)
+    base = migration_curve(results[0].stocks, tier).merge(_identity(results[0]), on="replicate")
     parts, paired = [], {}
     for label, result in zip(labels[1:], results[1:]):
-        other = _with_seed(migration_curve(result.stocks, tier), result.stocks)
-        diff, paired[label] = differences(base, other, ["region", "year"], "share")
+        how = pairing(results[0], result, unpaired=unpaired)
+        other = migration_curve(result.stocks, tier).merge(_identity(result), on="replicate")
+        diff, paired[label] = differences(base, other, ["region", "year"], "share", pair_on=list(how.keys),
+                                          paired=how.paired)
         parts.append(diff.assign(scenario=label))
-    columns = ["scenario", "region", "year", "seed", "difference"]
-    table = pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
-    return table, paired
+    if not parts:
+        return pd.DataFrame(columns=["scenario", "region", "year", "seed", "difference"]), paired
+    table = pd.concat(parts, ignore_index=True)
+    identity = [c for c in table.columns if c not in ("scenario", "region", "year", "difference")]
+    return table[["scenario", "region", "year", *identity, "difference"]], paired
 
 
 @styled
 def plot_compare_difference(results: Sequence[RunResult], *, tier: str = "top_tier", interval: float = INTERVAL,
-                            caption: bool = True) -> Figure:
+                            caption: bool = True, unpaired: bool = False) -> Figure:
     """Return each scenario's difference from the baseline (the first result) in the share of ``tier``
-    researchers working in each region, in percentage points, with the replicate band of the difference."""
+    researchers working in each region, in percentage points: the median of paired differences and the range of
+    the central ``interval`` of them. Unpaired comparisons (``unpaired``) say so in the title and caption."""
+    from .plots import _names
+
     if len(results) < 2:
         raise CompareError("a difference needs a baseline and at least one other scenario")
     labels = scenario_labels(results)
     regions = results[0].scenario.region_ids
-    names = {k: r.name for k, r in results[0].scenario.regions.items()}
-    colours = region_colours(regions)
-    styles = scenario_linestyles(labels)
-    table, paired = curve_differences(results, tier=tier)
+    names = _names(results[0])
+    styles = region_styles(regions)
+    lines = scenario_linestyles(labels)
+    table, paired = curve_differences(results, tier=tier, unpaired=unpaired)
     table = table.assign(pp=table["difference"] * 100)
     band = _curve_band(table, ["scenario", "region", "year"], "pp", interval)
     fig, axes = _region_axes(regions)
-    limit = float(np.nanmax(np.abs(band[["low", "high"]].to_numpy()))) if len(band) else 1.0
-    for ax, region in zip(axes.flat, regions):
+    values = band[["median", "low", "high"]].to_numpy(dtype=float)
+    limit = float(np.nanmax(np.abs(values))) if len(band) and np.isfinite(values).any() else 1.0
+    marks = ""
+    first, last = float(table["year"].min()), float(table["year"].max())
+    for i, (ax, region) in enumerate(zip(axes.flat, regions)):
         ax.axhline(0, color=NEUTRAL, lw=0.8)
         for label in labels[1:]:
             rows = band[(band.scenario == label) & (band.region == region)]
-            ax.plot(rows.year, rows["median"], color=colours[region], ls=styles[label], lw=1.7,
+            ax.plot(rows.year, rows["median"], color=styles[region]["color"], ls=lines[label], lw=1.7,
                     gid=f"difference:{label}:{region}")
-            if (rows["high"] > rows["low"]).any():
-                ax.fill_between(rows.year, rows["low"], rows["high"], color=colours[region], alpha=0.18, lw=0,
-                                gid=f"band:{label}:{region}")
-        ax.set_title(names[region], loc="left", color=colours[region] if region != "RoW" else NEUTRAL)
+            if rows["low"].notna().any() and (rows["high"] > rows["low"]).any():
+                ax.fill_between(rows.year, rows["low"], rows["high"], color=styles[region]["color"], alpha=0.18,
+                                lw=0, gid=f"band:{label}:{region}")
+        ax.set_title(names.get(region, region), loc="left")
         ax.set_ylim(-1.1 * max(limit, 0.5), 1.1 * max(limit, 0.5))
-    tier_label = {"top_tier": "top-tier", "elite": "elite", "all": "all"}.get(tier, tier)
+        marks = _marks(ax, results, label=i == 0)
+        year_axis(ax, first, last)
+    tier_label = tier.replace("_", "-")
     body(fig).supylabel(f"Change in share of {tier_label} researchers\n(percentage points)", fontsize=9)
-    handles = [Line2D([], [], color=NEUTRAL, ls=styles[label], lw=1.7) for label in labels[1:]]
-    add_title(fig, f"Change from '{labels[0]}' in where {tier_label} researchers work")
-    figure_legend(fig, handles, [f"{label} minus {labels[0]}" for label in labels[1:]])
-    how = ("paired by replicate seed (common random numbers)" if all(paired.values())
-           else "over all pairs of replicates (the runs do not share seeds)")
-    reps = max(r.stocks["replicate"].nunique() for r in results)
-    text = (f"Difference from the baseline '{labels[0]}' in the share of {tier_label} researchers working in each "
-            f"region, in percentage points; " + (f"lines: median difference, bands: central {interval:.0%} of "
-                                                 f"replicate differences, {how}. " if reps > 1 else
-                                                 "one replicate each: no band. ")
-            + _scenario_note(results, labels, interval).split(". ", 1)[-1])
+    handles = [Line2D([], [], color=NEUTRAL, ls=lines[label], lw=1.7) for label in labels[1:]]
+    all_paired = all(paired.values())
+    title = f"Change from {display_name(labels[0])} in where {tier_label} researchers work"
+    add_title(fig, title + ("" if all_paired else " (UNPAIRED)"))
+    figure_legend(fig, handles, [f"{display_name(label)} minus {display_name(labels[0])}"
+                                 + ("" if paired[label] else " (UNPAIRED)") for label in labels[1:]])
+    reps = min(int(r.stocks["replicate"].nunique()) for r in results)
+    how = ("Lines: median of paired differences (each replicate minus the baseline replicate with the same seed); "
+           if all_paired else "UNPAIRED: the runs share no seeds, so lines are medians of differences over every "
+           "pair of replicates and bands include the noise between replicates; ")
+    band_text = (f"bands: {interval:.0%} of the differences fall inside. " if reps >= MIN_REPLICATES_FOR_INTERVAL
+                 else "a single replicate: no band. ")
+    text = (f"Difference from {display_name(labels[0])} (the baseline) in the share of {tier_label} researchers "
+            f"working in each region, in percentage points. {how}{band_text}{marks}{_scenario_note(results, labels)}")
     add_caption(fig, text, draw=caption)
     return fig

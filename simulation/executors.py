@@ -24,10 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .extras import MissingExtra  # noqa: F401 - raised here, and imported from here by the command line
+
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import pandas as pd
 
     from .experiment import Experiment, RunSpec, Setting
+    from .scenario import Scenario
 
 __all__ = ["RunOutput", "RunTask", "SweepInterrupted", "SweepSummary", "execute", "sweep"]
 
@@ -290,10 +293,6 @@ def _worker_info() -> dict[str, str]:
     return {"talentsim": metadata.version("talentsim"), "python": sys.version.split()[0]}
 
 
-class MissingExtra(RuntimeError):
-    """An optional dependency needed for what was asked is not installed."""
-
-
 class DaskExecutor:
     """Runs on a Dask cluster: an existing one (scheduler address) or a local one started for the sweep."""
 
@@ -515,7 +514,7 @@ class SweepInterrupted(KeyboardInterrupt):
 
 
 def sweep(
-    experiment: Experiment | str | Path,
+    experiment: Experiment | Scenario | str | Path,
     out: str | Path | None = None,
     *,
     workers: int | None = None,
@@ -523,11 +522,23 @@ def sweep(
     cluster: str | None = None,
     resume: bool = False,
     progress: bool = True,
+    **design: Any,
 ) -> SweepSummary:
     """Run every run of an experiment and store the results in ``out``; return what was done.
 
+    Without a file, give a scenario and the experiment's parts as keywords (``levers``, ``uncertainties``,
+    ``outcomes``, ``curves``, ``replicates``, ``sampler``, ``samples``, ``seed``, ``name``, ``run``; see
+    ``simulation.experiment.experiment_from``)::
+
+        sweep(load_scenario("scenarios/baseline.yaml"), "results/visa",
+              levers={"levers.visa_odds.US.default": [0.35, 0.9]},
+              uncertainties={"preferences.default.pay.mean": (1.0, 2.0)},
+              replicates=2, sampler="latin_hypercube", samples=8)
+
+    The results folder is the same as a file's: read it with ``read_experiment(out)``.
+
     Args:
-        experiment: an experiment, or the path of an experiment file.
+        experiment: an experiment, the path of an experiment file, or a base scenario (with ``design``).
         out: results folder (default ``results/NAME``). See ``simulation.store`` for what it holds.
         workers: local worker processes (default: every core); 0 runs in this process. With
             ``cluster="local"``, the workers of the local Dask cluster.
@@ -543,7 +554,15 @@ def sweep(
     from .experiment import lever_arms, load_experiment, uncertainty_samples
     from .store import ExperimentStore, SweepError
 
-    if not hasattr(experiment, "definition"):
+    from .scenario import Scenario
+
+    if isinstance(experiment, Scenario):
+        from .experiment import experiment_from
+
+        experiment = experiment_from(experiment, **design)
+    elif design:
+        raise TypeError(f"{', '.join(design)}: give these with a base scenario; an experiment file already sets them")
+    elif not hasattr(experiment, "definition"):
         experiment = load_experiment(experiment)
     plan = experiment.runs()
     out = Path(out) if out is not None else Path("results") / experiment.name

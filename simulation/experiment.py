@@ -23,6 +23,7 @@ import json
 import math
 import re
 import typing
+import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -33,6 +34,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
+from .ensemble import Ensemble, read_ensemble
 from .outcomes import Curve, Outcome
 from .scenario import Month, Problem, Scenario, ScenarioError, UniqueKeyLoader, load_scenario, scenario_from_dict
 
@@ -44,6 +46,7 @@ __all__ = [
     "Setting",
     "apply_setting",
     "expand",
+    "experiment_from",
     "load_experiment",
     "run_seed",
 ]
@@ -309,30 +312,89 @@ class Uncertainty(Strict):
         return [float(v) for v in values]
 
 
+METHODS = ("grid", "latin_hypercube", "quasi_random", "saltelli", "morris")
+DESIGNS = ("saltelli", "morris")  # designs made for an analysis of sensitivity, drawn by SALib
+
+
+class RenamedMethodWarning(FutureWarning):
+    """An experiment file names a sampling method by a name that has changed."""
+
+
 def _method(value: Any) -> Any:
-    aliases = {"lhs": "latin_hypercube", "latin hypercube": "latin_hypercube", "full_grid": "grid", "factorial": "grid"}
+    aliases = {"lhs": "latin_hypercube", "latin hypercube": "latin_hypercube", "full_grid": "grid", "factorial": "grid",
+               "quasi-random": "quasi_random", "sobol_sequence": "quasi_random"}
+    if isinstance(value, str) and value.strip().lower() == "sobol":
+        warnings.warn("sampling method 'sobol' is now called 'quasi_random' (draws of a scrambled Sobol sequence, "
+                      "the same draws as before); it gives no Sobol indices. For Sobol sensitivity indices use "
+                      "method: saltelli", RenamedMethodWarning, stacklevel=2)
+        return "quasi_random"
     return aliases.get(value.strip().lower(), value) if isinstance(value, str) else value
 
 
 class Sampling(Strict):
     """How the uncertainties are sampled."""
 
-    method: Annotated[Literal["grid", "latin_hypercube", "sobol"], BeforeValidator(_method)] = Field(
-        "grid", description="grid (every combination), latin_hypercube or sobol (scipy.stats.qmc)."
+    method: Annotated[Literal["grid", "latin_hypercube", "quasi_random", "saltelli", "morris"],
+                      BeforeValidator(_method)] = Field(
+        "grid", description="grid (every combination), latin_hypercube, quasi_random (a scrambled Sobol sequence, "
+        "scipy.stats.qmc), saltelli (for Sobol indices) or morris (elementary effects; both from SALib)."
     )
-    samples: int | None = Field(None, ge=1, le=1_000_000, description="Draws for latin_hypercube and sobol "
-                                "(a power of 2 for sobol).")
+    samples: int | None = Field(None, ge=1, le=1_000_000, description="Draws for latin_hypercube and quasi_random "
+                                "(a power of 2 for quasi_random); base samples for saltelli (a power of 2; "
+                                "N x (uncertainties + 2) draws); trajectories for morris (N x (uncertainties + 1) "
+                                "draws).")
     points: int = Field(3, ge=1, le=1000, description="Grid points for each range or distribution (grid only).")
+    second_order: bool = Field(False, description="saltelli only: also draw what second-order Sobol indices need "
+                               "(N x (2 x uncertainties + 2) draws).")
+    levels: int = Field(4, ge=2, le=100, description="morris only: levels of the grid each trajectory moves on "
+                        "(an even number is best).")
 
     @model_validator(mode="after")
     def _samples_fit_method(self) -> Sampling:
         if self.method == "grid" and self.samples is not None:
-            raise ValueError("samples applies to latin_hypercube and sobol; a grid takes points: N per uncertainty")
+            raise ValueError("samples applies to latin_hypercube, quasi_random, saltelli and morris; a grid takes "
+                             "points: N per uncertainty")
         if self.method != "grid" and self.samples is None:
-            raise ValueError(f"{self.method} needs samples: N (how many draws of the uncertainties)")
-        if self.method == "sobol" and self.samples is not None and self.samples & (self.samples - 1):
+            what = {"saltelli": "base samples", "morris": "trajectories"}.get(self.method, "draws of the uncertainties")
+            raise ValueError(f"{self.method} needs samples: N ({what})")
+        if self.method in ("quasi_random", "saltelli") and self.samples is not None and self.samples & (self.samples - 1):
             low = 1 << (self.samples.bit_length() - 1)
-            raise ValueError(f"sobol needs a power of 2 for samples (its balance properties need it), e.g. {low} or {low * 2}")
+            raise ValueError(f"{self.method} needs a power of 2 for samples (the balance of the Sobol sequence "
+                             f"needs it), e.g. {low} or {low * 2}")
+        if self.second_order and self.method != "saltelli":
+            raise ValueError("second_order applies to method: saltelli only")
+        if self.levels != 4 and self.method != "morris":
+            raise ValueError("levels applies to method: morris only")
+        return self
+
+    def draws(self, uncertainties: int) -> int:
+        """Return how many uncertainty draws the sampling makes for ``uncertainties`` uncertainties."""
+        if self.method == "saltelli":
+            return (self.samples or 1) * ((2 if self.second_order else 1) * uncertainties + 2)
+        if self.method == "morris":
+            return (self.samples or 1) * (uncertainties + 1)
+        return self.samples or 1
+
+
+class AnalysisSettings(Strict):
+    """What ``talentsim analyze`` and the sweep report look at unless told otherwise."""
+
+    outcome: str | None = Field(None, description="Outcome of the robustness table and of scenario discovery: a name "
+                                "under outcomes:, or an expression of them such as 'china_share - us_share'.")
+    label: str | None = Field(None, description="Label of the outcome, for tables and figures.")
+    above: Number | None = Field(None, description="Threshold: a run meets it when the outcome is at least this "
+                                 "(higher is better for regret).")
+    below: Number | None = Field(None, description="Threshold: a run meets it when the outcome is at most this "
+                                 "(lower is better for regret).")
+    density: float = Field(0.8, gt=0, le=1, description="Scenario discovery: the box chosen is the one of largest "
+                           "coverage whose density (share of its runs meeting the condition) is at least this.")
+
+    @model_validator(mode="after")
+    def _one_threshold(self) -> AnalysisSettings:
+        if self.above is not None and self.below is not None:
+            raise ValueError("give above: or below:, not both")
+        if (self.above is not None or self.below is not None) and self.outcome is None:
+            raise ValueError("a threshold needs outcome: (the outcome it applies to)")
         return self
 
 
@@ -359,6 +421,14 @@ class ExperimentFile(Strict):
     sampling: Sampling = Field(default_factory=Sampling)
     outcomes: dict[str, Outcome] = Field(min_length=1, description="Named scalar outcomes kept for every run.")
     curves: dict[str, Curve] = Field(default_factory=dict, description="Named curves kept for every run.")
+    ensemble: str | None = Field(
+        None,
+        description="Parameter ensemble file (path relative to this file, e.g. the calibration's "
+        "calibrated.ensemble.parquet): replicate i of every arm and sample uses draw i, so arms pair by seed and "
+        "draw and intervals include parameter uncertainty.",
+    )
+    analysis: AnalysisSettings = Field(default_factory=AnalysisSettings, description="Defaults of 'talentsim "
+                                       "analyze' and of the sweep report (outcome and threshold).")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -375,7 +445,7 @@ class RunSpec:
     replicate: int
     seed: int
     levers: Mapping[str, Any]
-    uncertainties: Mapping[str, Any]
+    uncertainties: Mapping[str, Any]  # with an ensemble: also ``draw`` and the draw's parameter values
 
     @property
     def parameters(self) -> dict[str, Any]:
@@ -408,7 +478,7 @@ def planned_runs(definition: ExperimentFile) -> int:
         points = definition.sampling.points
         samples = math.prod(len(u.values) if u.values is not None else points for u in definition.uncertainties.values())
     else:
-        samples = definition.sampling.samples or 1
+        samples = definition.sampling.draws(len(definition.uncertainties))
     return arms * samples * definition.replicates
 
 
@@ -419,7 +489,7 @@ def lever_arms(definition: ExperimentFile) -> list[dict[str, Any]]:
 
 
 def uncertainty_samples(definition: ExperimentFile) -> list[dict[str, Any]]:
-    """Return the uncertainty draws: a grid, a Latin hypercube or a Sobol sample, seeded from the root seed."""
+    """Return the uncertainty draws: a grid, or a sampled design (see ``design``), seeded from the root seed."""
     names = list(definition.uncertainties)
     if not names:
         return [{}]
@@ -427,18 +497,74 @@ def uncertainty_samples(definition: ExperimentFile) -> list[dict[str, Any]]:
     sampling = definition.sampling
     if sampling.method == "grid":
         return [dict(zip(names, values)) for values in itertools.product(*(u.grid(sampling.points) for u in items))]
-    from scipy.stats import qmc
-
-    rng = np.random.default_rng(np.random.SeedSequence(definition.seed, spawn_key=(SAMPLER_STREAM,)))
-    sampler_type = qmc.LatinHypercube if sampling.method == "latin_hypercube" else qmc.Sobol
-    options = {} if sampling.method == "latin_hypercube" else {"scramble": True}
-    try:
-        sampler = sampler_type(d=len(names), rng=rng, **options)
-    except TypeError:  # scipy < 1.15 names the generator 'seed'
-        sampler = sampler_type(d=len(names), seed=rng, **options)
-    unit = sampler.random(sampling.samples)
+    unit = design(definition)
     columns = [u.from_unit(unit[:, j]) for j, u in enumerate(items)]
     return [dict(zip(names, row)) for row in zip(*columns)]
+
+
+def salib_problem(definition: ExperimentFile) -> dict[str, Any]:
+    """Return the SALib problem of an experiment's uncertainties: each a probability in [0, 1] of its distribution.
+
+    Designs are drawn on these probabilities and mapped through each uncertainty's distribution, so Sobol indices
+    and Morris effects are about the uncertainties as they are distributed (both are unchanged by such a mapping).
+    """
+    names = list(definition.uncertainties)
+    return {"num_vars": len(names), "names": names, "bounds": [[0.0, 1.0]] * len(names)}
+
+
+def _sampler_seed(definition: ExperimentFile) -> np.random.SeedSequence:
+    return np.random.SeedSequence(definition.seed, spawn_key=(SAMPLER_STREAM,))
+
+
+def design(definition: ExperimentFile) -> np.ndarray:
+    """Return the sampled design of the uncertainties as probabilities: one row per draw, one column per uncertainty.
+
+    latin_hypercube and quasi_random come from ``scipy.stats.qmc``; saltelli (Sobol indices) and morris
+    (elementary effects) from SALib, in the row order its analyses expect. Pure: the same experiment always
+    gives the same design. Probabilities of exactly 0 or 1 (the ends of a Morris grid) are moved in by 1e-9
+    for distributions without bounds, whose ends are infinite.
+
+    Raises:
+        MissingExtra: saltelli or morris without SALib installed.
+    """
+    sampling = definition.sampling
+    problem = salib_problem(definition)
+    d = problem["num_vars"]
+    if sampling.method in DESIGNS:
+        seed = int(_sampler_seed(definition).generate_state(1, np.uint32)[0])
+        salib = _import_salib()
+        if sampling.method == "saltelli":
+            unit = salib.sample.sobol.sample(problem, sampling.samples, calc_second_order=sampling.second_order,
+                                             scramble=True, seed=seed)
+        else:
+            unit = salib.sample.morris.sample(problem, sampling.samples, num_levels=sampling.levels, seed=seed)
+    else:
+        from scipy.stats import qmc
+
+        rng = np.random.default_rng(_sampler_seed(definition))
+        sampler_type = qmc.LatinHypercube if sampling.method == "latin_hypercube" else qmc.Sobol
+        options = {} if sampling.method == "latin_hypercube" else {"scramble": True}
+        try:
+            sampler = sampler_type(d=d, rng=rng, **options)
+        except TypeError:  # scipy < 1.15 names the generator 'seed'
+            sampler = sampler_type(d=d, seed=rng, **options)
+        unit = sampler.random(sampling.samples)
+    unit = np.asarray(unit, dtype=float)
+    for j, name in enumerate(problem["names"]):
+        dist = definition.uncertainties[name].dist
+        if dist is not None and not np.all(np.isfinite(dist.ppf(np.array([0.0, 1.0])))):
+            unit[:, j] = np.clip(unit[:, j], 1e-9, 1 - 1e-9)
+    return unit
+
+
+def _import_salib():
+    from .extras import require
+
+    require("SALib", "sensitivity", "the saltelli and morris designs")
+    import SALib.sample.morris
+    import SALib.sample.sobol
+
+    return SALib
 
 
 def expand(experiment: Experiment | ExperimentFile) -> list[RunSpec]:
@@ -448,12 +574,16 @@ def expand(experiment: Experiment | ExperimentFile) -> list[RunSpec]:
     that stops early has compared every arm on the same draws. Pure: no files, clocks or global state.
     """
     definition = experiment.definition if isinstance(experiment, Experiment) else experiment
+    ensemble = experiment.ensemble if isinstance(experiment, Experiment) else None
     arms = lever_arms(definition)
     samples = uncertainty_samples(definition)
     runs = []
     for replicate in range(definition.replicates):
-        for s, uncertain in enumerate(samples):
+        # replicate i uses ensemble draw i in every arm and sample: arms pair by seed and by draw
+        drawn = {} if ensemble is None else {"draw": ensemble.draw_for(replicate), **ensemble.values(replicate)}
+        for s, sampled in enumerate(samples):
             seed = run_seed(definition.seed, s, replicate)
+            uncertain = {**sampled, **drawn}
             for a, levers in enumerate(arms):
                 runs.append(RunSpec(run_id(levers, uncertain, seed), a, s, replicate, seed, levers, uncertain))
     ids = {spec.run_id for spec in runs}
@@ -637,6 +767,13 @@ class Experiment:
     definition: ExperimentFile
     file: str
     base: Scenario
+    ensemble: Ensemble | None = None
+
+    @property
+    def uncertainty_names(self) -> list[str]:
+        """Return the uncertainty columns: the sampled uncertainties, then ``draw`` and the ensemble's parameters."""
+        drawn = ["draw", *self.ensemble.parameters] if self.ensemble is not None else []
+        return [*self.definition.uncertainties, *drawn]
 
     @property
     def name(self) -> str:
@@ -658,7 +795,11 @@ class Experiment:
         for name, value in spec.levers.items():
             out += _settings(self.definition.levers[name], value)
         for name, value in spec.uncertainties.items():
-            out += _settings(self.definition.uncertainties[name], value)
+            if name in self.definition.uncertainties:
+                out += _settings(self.definition.uncertainties[name], value)
+            elif self.ensemble is not None and name in self.ensemble.places:
+                place = self.ensemble.places[name]
+                out.append(Setting(tuple(place.path.split(".")), value, False, place.start))
         return tuple(out)
 
     def scenario_for(self, spec: RunSpec) -> Scenario:
@@ -680,6 +821,9 @@ class Experiment:
             "outcomes": {n: o.model_dump(mode="json", by_alias=True) for n, o in d.outcomes.items()},
             "curves": {n: c.model_dump(mode="json", by_alias=True) for n, c in d.curves.items()},
         }
+        if self.ensemble is not None:  # the draws decide the runs' parameter values
+            content["ensemble"] = {"places": self.ensemble.describe()["parameters"],
+                                   "draws": self.ensemble.draws.to_dict("list")}
         return hashlib.sha256(_canonical(content).encode()).hexdigest()[:ID_LENGTH]
 
     def columns(self) -> dict[str, dict[str, str]]:
@@ -689,6 +833,10 @@ class Experiment:
         for role, items in (("lever", d.levers), ("uncertainty", d.uncertainties)):
             for name, item in items.items():
                 out[name] = {"role": role, "label": item.label or name.replace("_", " "), "unit": item.unit}
+        if self.ensemble is not None:
+            out["draw"] = {"role": "uncertainty", "label": "Parameter draw of the ensemble", "unit": ""}
+            for name, place in self.ensemble.places.items():
+                out[name] = {"role": "uncertainty", "label": f"{name.replace('_', ' ')} (ensemble draw)", "unit": ""}
         for role, items in (("outcome", d.outcomes), ("curve", d.curves)):
             for name, item in items.items():
                 out[name] = {"role": role, "label": item.label, "unit": item.unit}
@@ -754,9 +902,15 @@ def load_experiment(path: str | Path) -> Experiment:
     file = str(path)
     data = _read(path)
     try:
-        definition = ExperimentFile.model_validate(data)
+        with warnings.catch_warnings(record=True) as renamed:
+            warnings.simplefilter("always", RenamedMethodWarning)
+            definition = ExperimentFile.model_validate(data)
     except ValidationError as exc:
         raise ExperimentError(_problems_from_pydantic(exc, data, file)) from None
+    for warning in renamed:  # said again, pointing at the file and line rather than at the validator
+        lines = path.read_text(encoding="utf-8").splitlines()
+        line = next((i for i, text in enumerate(lines, 1) if re.search(r"\bsobol\b", text, re.IGNORECASE)), 1)
+        warnings.warn_explicit(f"sampling.method: {warning.message}", warning.category, file, line)
 
     scenario_path = Path(definition.scenario)
     if not scenario_path.is_absolute():
@@ -772,7 +926,111 @@ def load_experiment(path: str | Path) -> Experiment:
         except ScenarioError as exc:
             raise ExperimentError([Problem(file, p.path, p.message, p.value, p.has_value) for p in exc.problems]) from None
 
-    experiment = Experiment(definition, file, base)
+    ensemble = None
+    if definition.ensemble is not None:
+        ensemble = _load_ensemble(definition, path.parent, file)
+    experiment = Experiment(definition, file, base, ensemble)
+    problems = list(_check(experiment))
+    if problems:
+        raise ExperimentError(problems)
+    return experiment
+
+
+def _load_ensemble(definition: ExperimentFile, folder: Path, file: str) -> Ensemble:
+    """Return the experiment's parameter ensemble, checked against its replicates and names."""
+    where = Path(definition.ensemble)
+    try:
+        ensemble = read_ensemble(where if where.is_absolute() else folder / where)
+    except ValueError as exc:
+        raise ExperimentError([Problem(file, "ensemble", str(exc), definition.ensemble, True)]) from None
+    problems = []
+    if definition.replicates > len(ensemble):
+        problems.append(Problem(file, "replicates", f"more replicates than the ensemble has draws ({len(ensemble)}); "
+                                "replicate i uses draw i", definition.replicates, True))
+    for name, place in ensemble.places.items():
+        if place.until is not None:
+            problems.append(Problem(file, "ensemble", f"parameter '{name}' holds only until {place.until}; sweeps set "
+                                    "values from a month on, so run this ensemble with `talentsim run --ensemble`"))
+        if name in definition.levers or name in definition.uncertainties or name in RESERVED:
+            problems.append(Problem(file, "ensemble", f"the ensemble's parameter '{name}' clashes with a name of "
+                                    "this experiment; rename that lever or uncertainty"))
+    if problems:
+        raise ExperimentError(problems)
+    return ensemble
+
+
+PYTHON_SOURCE = "sweep() arguments"
+
+
+def _axis(key: str, spec: Any, role: str) -> tuple[str, Any]:
+    """Return (name, definition) of a lever or uncertainty given in Python: a full definition, or a key path
+    mapped to its values (a list) or, for an uncertainty, to its range (a (low, high) tuple)."""
+    if isinstance(spec, Mapping):
+        return key, dict(spec)
+    name = re.sub(r"[^A-Za-z0-9_]+", "_", key.removeprefix("levers.")).strip("_") or key
+    if not name[:1].isalpha():
+        name = f"p_{name}"
+    if role == "uncertainties" and isinstance(spec, tuple) and len(spec) == 2:
+        return name, {"path": key, "range": list(spec)}
+    return name, {"path": key, "values": list(spec) if not isinstance(spec, (str, bytes)) else spec}
+
+
+def experiment_from(
+    base: Scenario,
+    *,
+    levers: Mapping[str, Any] | None = None,
+    uncertainties: Mapping[str, Any] | None = None,
+    outcomes: Mapping[str, Any] | None = None,
+    curves: Mapping[str, Any] | None = None,
+    replicates: int = 1,
+    sampler: str | Mapping[str, Any] = "grid",
+    samples: int | None = None,
+    seed: int = 0,
+    name: str | None = None,
+    description: str = "",
+    run: Mapping[str, Any] | None = None,
+) -> Experiment:
+    """Return an experiment on a scenario in memory, checked exactly as an experiment file is.
+
+    ``levers`` and ``uncertainties`` map names to definitions as in a file (``{"path": ..., "values": [...]}``),
+    or key paths to values: ``{"levers.visa_odds.US.default": [0.35, 0.9]}`` (a lever named
+    ``visa_odds_US_default``), ``{"preferences.default.pay.mean": (1.0, 2.0)}`` (an uncertainty uniform over the
+    range). ``sampler`` is a method name (``samples`` draws) or a ``sampling:`` mapping. Without ``outcomes``,
+    the share of top-tier researchers working in each region at the last January of the run is kept.
+
+    Raises:
+        ExperimentError: every problem, each named by its key path in these arguments.
+    """
+    data: dict[str, Any] = {
+        "name": name or f"{base.name}_sweep", "description": description, "scenario": f"<scenario '{base.name}'>",
+        "seed": seed, "replicates": replicates,
+        "levers": dict(_axis(k, v, "levers") for k, v in (levers or {}).items()),
+        "uncertainties": dict(_axis(k, v, "uncertainties") for k, v in (uncertainties or {}).items()),
+        "sampling": dict(sampler) if isinstance(sampler, Mapping) else
+        {"method": sampler, **({"samples": samples} if samples is not None else {})},
+        "run": dict(run or {}),
+    }
+    if outcomes is None:
+        try:
+            settings = base.with_run(**data["run"]).run
+        except (ScenarioError, TypeError):
+            settings = base.run  # the run settings' own problems are reported below
+        year = settings.end.year - (settings.end.month == 1)  # the last January inside the run
+        outcomes = {f"{r.lower()}_top_tier_share_{year}": {"kind": "share", "region": r, "year": year}
+                    for r in base.region_ids if NAME.match(r)}
+    data["outcomes"] = dict(outcomes)
+    data["curves"] = dict(curves or {})
+    try:
+        definition = ExperimentFile.model_validate(data)
+    except ValidationError as exc:
+        raise ExperimentError(_problems_from_pydantic(exc, data, PYTHON_SOURCE)) from None
+    if definition.run.model_dump(exclude_none=True):
+        try:
+            base = base.with_run(**definition.run.model_dump(exclude_none=True))
+        except ScenarioError as exc:
+            raise ExperimentError([Problem(PYTHON_SOURCE, p.path, p.message, p.value, p.has_value)
+                                   for p in exc.problems]) from None
+    experiment = Experiment(definition, PYTHON_SOURCE, base)
     problems = list(_check(experiment))
     if problems:
         raise ExperimentError(problems)
@@ -799,6 +1057,13 @@ def _check(experiment: Experiment) -> Iterator[Problem]:
         for name, item in getattr(d, section).items():
             for key, message, value in item.check(base):
                 yield Problem(file, f"{section}.{name}.{key}", message, value, True)
+    if d.analysis.outcome is not None:
+        from .derived import DerivedError, names_in
+
+        try:
+            names_in(d.analysis.outcome, list(d.outcomes))
+        except DerivedError as exc:
+            yield Problem(file, "analysis.outcome", str(exc))
 
     if not d.uncertainties and d.sampling.method != "grid":
         yield Problem(file, "sampling", f"{d.sampling.method} draws uncertainties, and there are none; add "

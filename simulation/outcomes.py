@@ -275,18 +275,25 @@ class AbroadOutcome(_AtYear):
 
 
 class OriginShareOutcome(_AtYear):
-    """Share of a tier's researchers (wherever they work) whose origin is a given region, at a year."""
+    """Share of a tier's researchers whose origin is a given region, at a year: of all of them, or of those
+    working in one region (the origin mix of a region's researchers, e.g. of the US-based top tier)."""
 
     kind: Literal["origin_share"]
     origin: str = Field(description="Origin region.")
     tier: Tier = Field("top_tier", description="all, top_tier, elite or frontier.")
+    region: str | None = Field(None, description="Only researchers working in this region (default: wherever they work).")
     UNIT: ClassVar[str] = "share"
 
     def default_label(self) -> str:
-        return f"Share of {TIER_WORDS[self.tier]} researchers of {self.origin} origin, {_year_text(self.year)}"
+        where = f" working in {self.region}" if self.region else ""
+        return f"Share of {TIER_WORDS[self.tier]} researchers{where} of {self.origin} origin, {_year_text(self.year)}"
 
     def compute(self, result: RunResult) -> float:
-        rows = self.rows(result.retention)
+        if self.region is None:
+            rows = self.rows(result.retention)
+        else:
+            rows = self.rows(result.stocks)
+            rows = rows[rows["region"] == self.region]
         total = rows["researchers"].sum()
         return float(rows.loc[rows["origin"] == self.origin, "researchers"].sum() / total) if total > 0 else math.nan
 
@@ -300,11 +307,16 @@ class StayRateOutcome(_Declared):
     years: float = Field(ge=0, description="Years since the PhD (the cohort's state from this many years on, for one year).")
     cohorts: tuple[int, int] = Field(description="[first, last] entry year of the cohorts pooled.")
     origin: str | None = Field(None, description="Only researchers of this origin (default: every origin but the host).")
+    where: Literal["host", "origin"] = Field(
+        "host", description="host: the share still in the host region (stay rate); origin: the share back in their "
+        "origin region (return rate)."
+    )
     UNIT: ClassVar[str] = "share"
 
     def default_label(self) -> str:
         who = f"{self.origin}-origin researchers" if self.origin else "International researchers"
-        return f"{who} trained in {self.host}: share in {self.host} after {_year_text(self.years)} years"
+        place = self.host if self.where == "host" else "their origin region"
+        return f"{who} trained in {self.host}: share in {place} after {_year_text(self.years)} years"
 
     def check(self, scenario: Scenario) -> Check:
         yield from super().check(scenario)
@@ -332,7 +344,8 @@ class StayRateOutcome(_Declared):
         if self.origin is not None:
             rows = rows[rows["origin"] == self.origin]
         active = rows["active"].sum()
-        return float(rows["in_host_region"].sum() / active) if active > 0 else math.nan
+        column = "in_host_region" if self.where == "host" else "returned_home"
+        return float(rows[column].sum() / active) if active > 0 else math.nan
 
 
 EMPLOYER_TIER_COLUMNS = {"all": "headcount", "top_tier": "top_tier_headcount", "elite": "elite_headcount",

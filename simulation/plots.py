@@ -25,32 +25,42 @@ import yaml
 from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from .observe import COLUMNS, ENTRY, EXIT
+from .outputs import atomic_write
 from .results import RunResult, migration_curve, retention_curve
 from .style import (
+    COLUMN_WIDTH_IN,
     DPI,
     NEUTRAL,
     SAVE_RC,
+    UNPLACED,
     add_caption,
     add_title,
     body,
+    display_name,
     figure_legend,
+    label_line_ends,
+    mark_policy_changes,
     new_figure,
     percent_axis,
     region_colours,
+    region_styles,
+    shade_fitted_period,
     styled,
     wrap_text,
 )
+from .summary import INTERVAL, MIN_REPLICATES_FOR_INTERVAL, replicate_band
 
 __all__ = [
     "FIGURE_FORMATS",
     "FigureOptionError",
     "RUN_FIGURES",
     "cohort_stay_curve",
+    "default_flow_period",
     "evidence",
+    "fitted_period",
     "flow_matrix",
     "net_flows",
     "plot_cohort_stay",
@@ -62,6 +72,8 @@ __all__ = [
     "plot_sweep_envelopes",
     "plot_sweep_heatmap",
     "plot_sweep_outcomes",
+    "change_years",
+    "policy_years",
     "run_figures",
     "save_figure",
     "sweep_figures",
@@ -72,13 +84,16 @@ FIGURE_FORMATS = ("png", "svg", "pdf")
 
 class FigureOptionError(ValueError):
     """A figure asked for something the results do not hold (an unknown outcome, parameter or figure)."""
-TIER_LABELS = {"all": "all", "top_tier": "top-tier", "elite": "elite"}
+TIER_LABELS = {"all": "all", "top_tier": "top-tier", "elite": "elite", "frontier": "frontier"}
 TIER_NOTES = {
     "all": "all researchers",
     "top_tier": "top-tier researchers (top 20% by quality, as MacroPolo's NeurIPS authors)",
     "elite": "elite researchers (top 1% by quality)",
+    "frontier": "frontier researchers (top 0.1% by quality)",
 }
 BAND_ALPHA = 0.18
+REPRESENTED_UNIT = "researchers represented"  # model counts scaled to the real researchers they stand for
+HATCHES = ("", "////", "....", "xxxx", "\\\\\\\\", "++++", "oooo", "----")  # bars told apart in greyscale
 
 
 @cache
@@ -91,16 +106,10 @@ def evidence() -> dict:
 # Helpers
 
 
-def _band(table: pd.DataFrame, keys: list[str], column: str, interval: float = 0.9) -> pd.DataFrame:
-    """Return the replicate median and central ``interval`` of ``column`` per group of ``keys`` (sorted)."""
-    low, high = (1 - interval) / 2, 1 - (1 - interval) / 2
-    table = table.dropna(subset=[column])
-    grouped = table.groupby(keys, observed=True, sort=True)[column]
-    out = grouped.median().rename("median").reset_index()
-    out["low"] = grouped.quantile(low).to_numpy()
-    out["high"] = grouped.quantile(high).to_numpy()
-    out["replicates"] = grouped.count().to_numpy()
-    return out
+def _band(table: pd.DataFrame, keys: list[str], column: str, interval: float = INTERVAL) -> pd.DataFrame:
+    """Return the median over replicates (or runs) of ``column`` per group of ``keys`` (sorted) and the range of
+    the central ``interval`` of them: :func:`~simulation.summary.replicate_band`."""
+    return replicate_band(table, keys, column, interval)
 
 
 def _label(column: str, unit: str | None = None) -> str:
@@ -114,7 +123,25 @@ def _label(column: str, unit: str | None = None) -> str:
 
 
 def _names(result: RunResult) -> dict[str, str]:
-    return {k: region.name for k, region in result.scenario.regions.items()}
+    """Return the human name of each region, and of categories that are not regions (researchers without a post)."""
+    names = {k: region.name for k, region in result.scenario.regions.items()}
+    return {UNPLACED: "No research post", **names}
+
+
+def _places(result: RunResult, table: pd.DataFrame, column: str = "region") -> list[str]:
+    """Return the places found in ``table[column]``: the scenario's regions in their order, then other categories
+    the results declare (such as researchers without a research post)."""
+    found = list(dict.fromkeys(table[column].astype(str))) if column in table else []
+    regions = [r for r in result.scenario.region_ids if r in found or not found]
+    return regions + [p for p in found if p not in regions]
+
+
+def _tier_label(tier: str) -> str:
+    return TIER_LABELS.get(tier, tier.replace("_", "-"))
+
+
+def _tier_note(tier: str) -> str:
+    return TIER_NOTES.get(tier, f"{_tier_label(tier)} researchers")
 
 
 def _scale(result: RunResult) -> float:
@@ -126,25 +153,87 @@ def _replicates(result: RunResult) -> int:
     return int(result.stocks["replicate"].nunique())
 
 
-def _band_note(result: RunResult, interval: float = 0.9) -> str:
+def _band_note(result: RunResult, interval: float = INTERVAL) -> str:
     reps = _replicates(result)
-    if reps > 1:
-        return f"Lines: median of {reps} replicates; bands: central {interval:.0%} of replicates. "
-    return "One replicate: no band. "
+    if reps >= MIN_REPLICATES_FOR_INTERVAL:
+        return (f"Lines: median of {reps} replicates; bands: {interval:.0%} of replicates fall inside (the spread "
+                "between replicates). ")
+    return "A single replicate: its line, no band. "
 
 
 def _provenance(result: RunResult) -> str:
     reps = _replicates(result)
     version = result.manifest.get("talentsim_version")
-    return (f"Scenario '{result.scenario.name}', {reps} replicate{'s' if reps != 1 else ''} x "
-            f"{result.scenario.run.researchers:,} model researchers"
+    return (f"Scenario: {display_name(result.scenario.name)} ({result.scenario.name}), {reps} "
+            f"replicate{'s' if reps != 1 else ''} × {result.scenario.run.researchers:,} model researchers"
             f"{f', talentsim {version}' if version else ''}.")
 
 
 def _scale_note(result: RunResult) -> str:
     represents = result.scenario.population.represents
-    return (f"Counts are scaled to the {represents:,.0f} researchers the population represents "
-            f"(one model researcher = {_scale(result):,.3g}).")
+    return (f"Counts are researchers represented: model counts scaled to the {represents:,.0f} researchers the "
+            f"population stands for at the start (one model researcher = {_scale(result):,.3g}).")
+
+
+def _decimal_year(month: str) -> float:
+    return int(month[:4]) + (int(month[5:7]) - 1) / 12
+
+
+def policy_years(result: RunResult) -> list[float]:
+    """Return the dates (decimal years) at which the run's scenario changes a lever from its reference scenario,
+    as recorded in its manifest by ``talentsim run`` (empty if not recorded)."""
+    record = result.manifest.get("changes") or {}
+    return change_years(record.get("changes", []))
+
+
+def change_years(changes: Sequence[dict]) -> list[float]:
+    """Return the dates (decimal years) of policy changes: where a lever starts to differ from the reference, or
+    where the scenario's own value of it changes (not where only the reference's value moves)."""
+    years, previous = set(), {}
+    for change in changes:
+        if not change.get("lever") or not change.get("start"):
+            previous.pop(change.get("path"), None)
+            continue
+        before = previous.get(change["path"])
+        if before is None or before["end"] != change["start"] or before["new"] != change["new"]:
+            years.add(_decimal_year(change["start"]))
+        previous[change["path"]] = change
+    return sorted(years)
+
+
+def fitted_period() -> tuple[float, float, str] | None:
+    """Return the years the baseline's parameters were fitted to, and where that is documented."""
+    period = evidence().get("fitted_period")
+    if not period:
+        return None
+    return float(period["start"]), float(period["end"]), period.get("source", "")
+
+
+def _period_marks(ax, result: RunResult, *, policies: Sequence[float] | None = None, label: bool = True) -> str:
+    """Shade the fitted period and mark each policy change on ``ax``; return the caption's sentence about them."""
+    first, last = float(result.stocks["year"].min()), float(result.stocks["year"].max())
+    text = []
+    fitted = fitted_period()
+    if fitted and fitted[0] < last and fitted[1] > first:
+        shade_fitted_period(ax, fitted[0], fitted[1], label=label)
+        text.append(f"Shaded: {fitted[0]:.0f}–{fitted[1]:.0f}, the years the baseline was {fitted[2]}; later years "
+                    "are projection.")
+    policies = policy_years(result) if policies is None else list(policies)
+    policies = [p for p in policies if first < p < last]
+    if policies:
+        mark_policy_changes(ax, policies, label=label)
+        when = ", ".join(_month_words(p) for p in sorted(set(policies)))
+        text.append(f"Dashed vertical line{'s' if len(set(policies)) > 1 else ''}: the scenario's policy "
+                    f"change{'s' if len(set(policies)) > 1 else ''} ({when}).")
+    return " ".join(text) + (" " if text else "")
+
+
+def _month_words(year: float) -> str:
+    import calendar
+
+    whole = int(math.floor(year + 1e-9))
+    month = int(round((year - whole) * 12)) + 1
+    return f"{calendar.month_abbr[min(max(month, 1), 12)]} {whole}"
 
 
 def _own_figure(ax, **kwargs):
@@ -168,10 +257,19 @@ def _finish(fig, ax, own: bool, title: str, caption_text: str, caption: bool, ha
     add_caption(fig, caption_text, draw=caption and own)
 
 
+def _markevery(x) -> int | tuple:
+    """Return a marker spacing of about one marker every two years on a quarterly series."""
+    n = len(x)
+    return max(1, n // 8)
+
+
 def _draw_band(ax, x, rows: pd.DataFrame, colour: str, key: str, label: str | None, *, lw: float = 1.8,
-               linestyle="-", alpha: float = BAND_ALPHA, zorder: float = 2):
+               linestyle="-", alpha: float = BAND_ALPHA, zorder: float = 2, marker: str | None = None,
+               markersize: float = 3.6):
+    style = {"marker": marker, "markevery": _markevery(x), "ms": markersize, "mfc": "white", "mew": 1.0} \
+        if marker else {}
     (line,) = ax.plot(x, rows["median"], color=colour, lw=lw, ls=linestyle, label=label, gid=f"median:{key}",
-                      zorder=zorder + 0.5)
+                      zorder=zorder + 0.5, **style)
     if len(rows) and (rows["high"] > rows["low"]).any():
         ax.fill_between(x, rows["low"], rows["high"], color=colour, alpha=alpha, lw=0, gid=f"band:{key}",
                         zorder=zorder)
@@ -192,65 +290,91 @@ def _human(value: float) -> str:
     return f"{value:,.1f}"
 
 
+def _last_points(band: pd.DataFrame, key: str, places: Sequence[str], names: dict[str, str],
+                 styles: dict[str, dict], x: str = "year") -> list[tuple[float, float, str, str]]:
+    ends = []
+    for place in places:
+        rows = band[band[key] == place].dropna(subset=["median"])
+        if not rows.empty:
+            ends.append((float(rows[x].iloc[-1]), float(rows["median"].iloc[-1]), names.get(place, place),
+                         styles[place]["color"]))
+    return ends
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Run figures
 
 
 @styled
 def plot_migration_curves(result: RunResult, *, tier: str = "top_tier", ax=None, reference: bool = True,
-                          caption: bool = True, interval: float = 0.9) -> Figure:
-    """Return the migration curves: share of ``tier`` researchers working in each region over time.
+                          caption: bool = True, interval: float = INTERVAL) -> Figure:
+    """Return the migration curves: share of ``tier`` researchers working in each place over time.
 
-    Lines are replicate medians, bands the central ``interval`` of replicates. Published work-location shares
-    (MacroPolo, EVIDENCE A1-A2) are drawn as points where the regions match.
+    Lines are replicate medians, bands the central ``interval`` of replicates; each region has its own colour,
+    dash pattern and marker and is named at its line's end. Published work-location shares (MacroPolo Global AI
+    Talent Tracker) are drawn as points where the regions match. The fitted period is shaded and each policy
+    change marked.
     """
     fig, ax, own = _own_figure(ax)
-    regions, names = result.scenario.region_ids, _names(result)
-    colours = region_colours(regions)
-    band = _band(migration_curve(result.stocks, tier), ["region", "year"], "share", interval)
-    for region in regions:
+    names = _names(result)
+    curve = migration_curve(result.stocks, tier)
+    places = _places(result, curve)
+    styles = region_styles(places)
+    band = _band(curve, ["region", "year"], "share", interval)
+    for region in places:
         rows = band[band.region == region]
-        _draw_band(ax, rows.year, rows, colours[region], region, names[region])
+        _draw_band(ax, rows.year, rows, styles[region]["color"], region, names.get(region, region),
+                   linestyle=styles[region]["ls"], marker=styles[region]["marker"])
     sources = ""
     if reference and tier == "top_tier":
         ref = evidence()["top_tier_work_location"]
-        points = [p for p in ref["values"] if p["region"] in regions]
+        points = [p for p in ref["values"] if p["region"] in places]
         for p in points:
-            ax.plot(p["year"], p["share"], "o", ms=5.5, mfc="white", mec=colours[p["region"]], mew=1.6, zorder=5,
+            ax.plot(p["year"], p["share"], "o", ms=6.5, mfc="white", mec=NEUTRAL, mew=1.4, zorder=5,
                     gid=f"reference:{p['region']}:{p['year']}")
+            ax.plot(p["year"], p["share"], ".", ms=3.5, color=styles[p["region"]]["color"], zorder=5.5)
         if points:
-            ax.plot([], [], "o", ms=5.5, mfc="white", mec=NEUTRAL, mew=1.6, label="Published (MacroPolo)")
-            sources = f"Circles: published shares, {ref['source']} (EVIDENCE {ref['code']}). "
+            ax.plot([], [], "o", ms=6.5, mfc="white", mec=NEUTRAL, mew=1.4, label="Published (MacroPolo)")
+            sources = f"Circles: published shares, {ref['source']}. "
     percent_axis(ax.yaxis)
     ax.set_ylim(0, None)
     ax.set_xlabel(COLUMNS["year"].label)
-    ax.set_ylabel(f"Share of {TIER_LABELS.get(tier, tier)} researchers (%)")
-    text = (f"Share of {TIER_NOTES.get(tier, tier)} working in each region. {sources}"
+    ax.set_ylabel(f"Share of {_tier_label(tier)} researchers (%)")
+    marks = _period_marks(ax, result)
+    label_line_ends(ax, _last_points(band, "region", places, names, styles))
+    text = (f"Share of {_tier_note(tier)} working in each region. {sources}{marks}"
             f"{_band_note(result, interval)}{_provenance(result)}")
-    _finish(fig, ax, own, f"Where {TIER_LABELS.get(tier, tier)} AI researchers work", text, caption)
+    _finish(fig, ax, own, f"Where {_tier_label(tier)} AI researchers work: {display_name(result.scenario.name)}",
+            text, caption)
     return fig
 
 
 @styled
 def plot_migration_by_origin(result: RunResult, *, tier: str = "top_tier", caption: bool = True,
-                             interval: float = 0.9) -> Figure:
+                             interval: float = INTERVAL) -> Figure:
     """Return the migration curves by origin as small multiples: for each origin (region of undergraduate degree),
-    the share of its ``tier`` researchers working in each region over time."""
-    regions, names = result.scenario.region_ids, _names(result)
-    colours = region_colours(regions)
+    the share of its ``tier`` researchers working in each place over time."""
+    names = _names(result)
+    regions = result.scenario.region_ids
+    curve = migration_curve(result.stocks, tier, by_origin=True)
+    places = _places(result, curve)
+    styles = region_styles(places)
     ncols = 2 if len(regions) <= 4 else 3
     nrows = math.ceil(len(regions) / ncols)
-    fig, axes = new_figure(height_in=1.75 * nrows + 1.1, nrows=nrows, ncols=ncols, sharex=True, sharey=True,
+    fig, axes = new_figure(height_in=1.9 * nrows + 1.1, nrows=nrows, ncols=ncols, sharex=True, sharey=True,
                            squeeze=False)
-    band = _band(migration_curve(result.stocks, tier, by_origin=True), ["origin", "region", "year"], "share",
-                 interval)
-    for ax, origin in zip(axes.flat, regions):
-        for region in regions:
+    band = _band(curve, ["origin", "region", "year"], "share", interval)
+    policies = policy_years(result)
+    marks = ""
+    for i, (ax, origin) in enumerate(zip(axes.flat, regions)):
+        for region in places:
             rows = band[(band.origin == origin) & (band.region == region)]
-            _draw_band(ax, rows.year, rows, colours[region], f"{origin}:{region}", names[region], lw=1.5)
+            _draw_band(ax, rows.year, rows, styles[region]["color"], f"{origin}:{region}", names.get(region, region),
+                       lw=1.4, linestyle=styles[region]["ls"], marker=styles[region]["marker"], markersize=3.0)
         ax.set_title(f"{names[origin]} origin", loc="left")
         percent_axis(ax.yaxis)
         ax.set_ylim(0, 1)
+        marks = _period_marks(ax, result, policies=policies, label=False)
     for ax in axes.flat[len(regions):]:
         ax.set_visible(False)
     for ax in axes[-1]:
@@ -260,11 +384,11 @@ def plot_migration_by_origin(result: RunResult, *, tier: str = "top_tier", capti
         if visible:
             visible[-1].set_xlabel(COLUMNS["year"].label)
             visible[-1].xaxis.set_tick_params(labelbottom=True)
-    body(fig).supylabel(f"Share of the origin's {TIER_LABELS.get(tier, tier)} researchers (%)", fontsize=9)
+    body(fig).supylabel(f"Share of the origin's {_tier_label(tier)} researchers (%)", fontsize=9)
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    text = (f"Where {TIER_NOTES.get(tier, tier)} of each origin (region of undergraduate degree) work: each panel's "
-            f"lines sum to 100%. {_band_note(result, interval)}{_provenance(result)}")
-    add_title(fig, f"Where {TIER_LABELS.get(tier, tier)} AI researchers work, by origin")
+    text = (f"Where {_tier_note(tier)} of each origin (region of undergraduate degree) work: each panel's "
+            f"lines sum to 100%. {marks}{_band_note(result, interval)}{_provenance(result)}")
+    add_title(fig, f"Where {_tier_label(tier)} AI researchers work, by origin: {display_name(result.scenario.name)}")
     figure_legend(fig, handles, labels)
     add_caption(fig, text, draw=caption)
     return fig
@@ -272,23 +396,27 @@ def plot_migration_by_origin(result: RunResult, *, tier: str = "top_tier", capti
 
 @styled
 def plot_retention_curves(result: RunResult, *, tier: str = "all", ax=None, caption: bool = True,
-                          interval: float = 0.9) -> Figure:
+                          interval: float = INTERVAL) -> Figure:
     """Return the retention curves: share of each origin's ``tier`` researchers working in their origin region."""
     fig, ax, own = _own_figure(ax)
     regions, names = result.scenario.region_ids, _names(result)
-    colours = region_colours(regions)
+    styles = region_styles(regions)
     band = _band(retention_curve(result.retention, tier), ["origin", "year"], "retention", interval)
     for origin in regions:
         rows = band[band.origin == origin]
         if not rows.empty:
-            _draw_band(ax, rows.year, rows, colours[origin], origin, f"{names[origin]} origin")
+            _draw_band(ax, rows.year, rows, styles[origin]["color"], origin, f"{names[origin]} origin",
+                       linestyle=styles[origin]["ls"], marker=styles[origin]["marker"])
     percent_axis(ax.yaxis)
     ax.set_ylim(0, 1)
     ax.set_xlabel(COLUMNS["year"].label)
-    ax.set_ylabel(f"{TIER_LABELS.get(tier, tier).capitalize()} researchers working\nin their origin region (%)")
-    text = (f"Home retention: share of each origin's {TIER_NOTES.get(tier, tier)} who work in the region of their "
-            f"undergraduate degree. {_band_note(result, interval)}{_provenance(result)}")
-    _finish(fig, ax, own, f"Home retention of {TIER_LABELS.get(tier, tier)} AI researchers, by origin", text, caption)
+    ax.set_ylabel(f"{_tier_label(tier).capitalize()} researchers working\nin their origin region (%)")
+    marks = _period_marks(ax, result)
+    label_line_ends(ax, _last_points(band, "origin", regions, names, styles))
+    text = (f"Home retention: share of each origin's {_tier_note(tier)} who work in the region of their "
+            f"undergraduate degree. {marks}{_band_note(result, interval)}{_provenance(result)}")
+    _finish(fig, ax, own, f"Home retention of {_tier_label(tier)} AI researchers, by origin: "
+            f"{display_name(result.scenario.name)}", text, caption)
     return fig
 
 
@@ -297,11 +425,14 @@ def cohort_stay_curve(cohorts: pd.DataFrame, *, by_origin: bool = False) -> pd.D
 
     Of the researchers who trained outside their origin (the ``cohorts`` table), the share of those still active
     who work in their host (training) region, as a function of years since they entered research.
-    Columns: replicate, training_region, [origin,] years_since_entry, active, in_host_region, stay_rate.
+    Columns: replicate, training_region, [origin,] years_since_entry, active, in_host_region, stay_rate, cohorts
+    (how many entry cohorts the point pools).
     """
     keys = ["replicate", "training_region"] + (["origin"] if by_origin else []) + ["years_since_entry"]
     pooled = cohorts.groupby(keys, observed=True)[["active", "in_host_region"]].sum().reset_index()
     pooled["stay_rate"] = pooled["in_host_region"] / pooled["active"].where(pooled["active"] > 0)
+    counted = cohorts[cohorts["active"] > 0].groupby(keys, observed=True)["cohort_year"].nunique()
+    pooled["cohorts"] = pooled.set_index(keys).index.map(counted).fillna(0).astype(int)
     return pooled
 
 
@@ -314,18 +445,19 @@ def _reference_marker(note: str) -> str:
 
 @styled
 def plot_cohort_stay(result: RunResult, *, hosts: Sequence[str] | None = None, reference: bool = True,
-                     caption: bool = True, interval: float = 0.9, min_host_share: float = 0.1,
-                     min_active: int = 30) -> Figure:
+                     caption: bool = True, interval: float = INTERVAL, min_host_share: float = 0.1,
+                     min_active: int = 30, min_cohorts: int = 5) -> Figure:
     """Return cohort stay curves: of researchers who trained abroad, the share still in the host region by years
     since entry, pooled over entry cohorts, for all origins together and for each origin.
 
     ``hosts`` defaults to the host regions that trained at least ``min_host_share`` of all researchers trained
-    abroad. Points resting on fewer than ``min_active`` model researchers (in a replicate) are left out.
-    Published stay rates (CSET 2019, ORISE / Finn 2014, NSB Indicators 2020: EVIDENCE A6-A8) are drawn as
-    reference points in the host's panel.
+    abroad. A curve is cut where fewer than ``min_cohorts`` entry cohorts remain to pool (late years rest on the
+    earliest cohorts alone) and points resting on fewer than ``min_active`` model researchers are left out.
+    Published stay rates (CSET 2019; ORISE, Finn 2014; NSB Indicators 2020) are drawn as reference points in the
+    host's panel.
     """
     regions, names = result.scenario.region_ids, _names(result)
-    colours = region_colours(regions)
+    styles = region_styles(regions)
     cohorts = result.cohorts
     if hosts is None:
         trained = cohorts.groupby("training_region", observed=True)["active"].sum()
@@ -338,7 +470,7 @@ def plot_cohort_stay(result: RunResult, *, hosts: Sequence[str] | None = None, r
                            sharey=True, squeeze=False)
 
     def enough(table: pd.DataFrame) -> pd.DataFrame:
-        return table[table["active"] >= min_active]
+        return table[(table["active"] >= min_active) & (table["cohorts"] >= min_cohorts)]
 
     total = _band(enough(cohort_stay_curve(cohorts)), ["training_region", "years_since_entry"], "stay_rate",
                   interval)
@@ -347,20 +479,23 @@ def plot_cohort_stay(result: RunResult, *, hosts: Sequence[str] | None = None, r
     ref = evidence().get("us_phd_stay_rates", {}) if reference else {}
     lines: dict[str, object] = {}
     markers: dict[str, object] = {}
+    longest = 0.0
     for ax, host in zip(axes.flat, hosts):
         rows = total[total.training_region == host]
+        longest = max(longest, float(rows.years_since_entry.max()) if len(rows) else 0.0)
         lines["All origins"] = _draw_band(ax, rows.years_since_entry, rows, NEUTRAL, f"{host}:all", None, lw=2.0,
                                           zorder=3)
         for origin in regions:
             rows = origins[(origins.training_region == host) & (origins.origin == origin)]
             if origin == host or rows.empty:
                 continue
-            lines[origin] = _draw_band(ax, rows.years_since_entry, rows, colours[origin], f"{host}:{origin}", None,
-                                       lw=1.3, alpha=0.10)
+            lines[origin] = _draw_band(ax, rows.years_since_entry, rows, styles[origin]["color"], f"{host}:{origin}",
+                                       None, lw=1.3, alpha=0.10, linestyle=styles[origin]["ls"],
+                                       marker=styles[origin]["marker"], markersize=3.0)
         for p in ref.get("values", []):
             if p["host"] != host or (p["origin"] != "all" and p["origin"] not in regions):
                 continue
-            colour = NEUTRAL if p["origin"] == "all" else colours[p["origin"]]
+            colour = NEUTRAL if p["origin"] == "all" else styles[p["origin"]]["color"]
             marker = _reference_marker(p.get("note", ""))
             ax.plot(p["years_since_entry"], p["stay_rate"], marker, ms=6, mfc="white", mec=colour, mew=1.6, zorder=6,
                     clip_on=False, gid=f"reference:{host}:{p['origin']}:{p['years_since_entry']}:{p['stay_rate']}")
@@ -381,14 +516,15 @@ def plot_cohort_stay(result: RunResult, *, hosts: Sequence[str] | None = None, r
     labels = ["All origins trained abroad", *[f"{names[r]} origin" for r in order[1:]]] + list(markers)
     sources = ""
     if markers:
-        sources = (f"Open markers: published stay rates of foreign PhDs in the US, {ref['source']}; NSB Indicators "
-                   "2020 (EVIDENCE A6-A8); the triangle is a lower bound. ")
+        sources = (f"Open markers: published stay rates of foreign PhDs in the US, {ref['source']}; National "
+                   "Science Board, Science and Engineering Indicators 2020; the triangle is a lower bound. ")
     text = ("Cohort stay curves: of researchers who did their PhD outside their origin region, the share of those "
             "still in research who work in the host region, by years since entry, pooled over entry cohorts "
-            f"{int(cohorts.cohort_year.min())}-{int(cohorts.cohort_year.max())} (later years rest on the earlier "
-            f"cohorts; points resting on fewer than {min_active} model researchers left out). "
-            f"{sources}{_band_note(result, interval)}{_provenance(result)}")
-    add_title(fig, "How long researchers trained abroad stay in the host region")
+            f"{int(cohorts.cohort_year.min())}-{int(cohorts.cohort_year.max())}. Curves stop where fewer than "
+            f"{min_cohorts} entry cohorts remain to pool (here after {longest:.0f} years) or fewer than {min_active} "
+            f"model researchers stand behind a point. {sources}{_band_note(result, interval)}{_provenance(result)}")
+    add_title(fig, "How long researchers trained abroad stay in the host region: "
+              f"{display_name(result.scenario.name)}")
     figure_legend(fig, handles, labels, max_columns=2 if markers else None)
     add_caption(fig, text, draw=caption)
     return fig
@@ -436,74 +572,136 @@ def net_flows(matrix: pd.DataFrame, regions: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["replicate", "region", "inflow", "outflow", "net"])
 
 
+def default_flow_period(result: RunResult) -> tuple[float, float]:
+    """Return the flow figure's default period: from the first policy change to the end of the run (the whole
+    run when the scenario changes no lever, or the change is not recorded)."""
+    first = float(result.flows["year"].min()) - _step_years(result.flows)
+    last = float(result.flows["year"].max())
+    policies = [p for p in policy_years(result) if first < p < last]
+    return (min(policies) if policies else first, last)
+
+
 @styled
 def plot_flows(result: RunResult, *, period: tuple[float, float] | None = None, caption: bool = True,
-               interval: float = 0.9) -> Figure:
-    """Return the flow figure: a matrix of region-to-region moves per year over ``period`` (with new graduates
-    entering and researchers leaving research), and each region's net inflow from the other regions."""
-    regions, names = result.scenario.region_ids, _names(result)
-    colours = region_colours(regions)
-    start, end = period if period is not None else (None, None)
-    matrix = flow_matrix(result.flows, start=start, end=end, scale=_scale(result))
-    first = result.flows["year"].min() - _step_years(result.flows)
-    start = first if start is None else max(float(start), first)
-    end = result.flows["year"].max() if end is None else float(end)
+               interval: float = INTERVAL) -> Figure:
+    """Return the flow figure for ``period`` (default: from the first policy change to the end of the run): a
+    matrix of moves between regions per year with its colour bar, each region's net inflow from the others, and,
+    apart from the moves, the new PhD graduates entering research and the researchers leaving it, per region."""
+    names = _names(result)
+    regions = result.scenario.region_ids
+    start, end = period if period is not None else default_flow_period(result)
+    first = float(result.flows["year"].min()) - _step_years(result.flows)
+    start, end = max(float(start), first), float(end)
+    scale = _scale(result)
+    matrix = flow_matrix(result.flows, start=start, end=end, scale=scale)
     medians = matrix.groupby(["from_region", "to_region"], observed=True)["moves_per_year"].median()
-    sources, targets = [*regions, ENTRY], [*regions, EXIT]
-    grid = np.array([[medians.get((s, t), np.nan) for t in targets] for s in sources], dtype=float)
-    grid[-1, -1] = np.nan  # entry straight to exit is not a move
+    places = [p for p in _places(result, result.flows, "from_region") if p not in (ENTRY, EXIT)]
+    places += [p for p in regions if p not in places]
+    grid = np.array([[np.nan if s == t else medians.get((s, t), 0.0) for t in places] for s in places], dtype=float)
 
-    fig, (ax, bars) = new_figure(height_in=3.5, ncols=2, width_ratios=[1.45, 1])
+    fig = plt.figure(figsize=(COLUMN_WIDTH_IN, 5.6), layout="constrained")
+    fig.get_layout_engine().set(w_pad=0.02, h_pad=0.02, hspace=0.02, wspace=0.02)
+    outer = fig.add_gridspec(2, 1, height_ratios=[5.6, 1e-3], hspace=0)
+    fig.talentsim_grid, fig.talentsim_body_height = outer, 5.6
+    fig.talentsim_body = fig.add_subfigure(outer[0])
+    fig.talentsim_foot = fig.add_subfigure(outer[1])
+    top, bottom = fig.talentsim_body.subfigures(2, 1, height_ratios=[1.25, 1])
+    ax, bars = top.subplots(1, 2, width_ratios=[1.35, 1])
+    flows_ax = bottom.subplots(1, 1)
+
     finite = grid[np.isfinite(grid)]
     vmax = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
-    crowded = len(targets) > 6
-    cmap = plt.get_cmap("Blues").with_extremes(bad="#f2f2f2")
-    ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, norm=PowerNorm(0.5, vmin=0, vmax=vmax),
-                      aspect="auto", gid="flow_matrix")
-    for i in range(len(sources)):
-        for j in range(len(targets)):
+    cmap = plt.get_cmap("Blues").with_extremes(bad="#ffffff")
+    image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, norm=PowerNorm(0.5, vmin=0, vmax=vmax), aspect="auto",
+                      gid="flow_matrix")
+    for i in range(len(places)):
+        for j in range(len(places)):
             value = grid[i, j]
-            dark = np.isfinite(value) and value > 0.45 * vmax
-            ax.text(j, i, _human(value), ha="center", va="center", fontsize=6.2 if crowded else 7,
-                    color="white" if dark else NEUTRAL, gid=f"cell:{sources[i]}:{targets[j]}")
-    short = {**{r: r for r in regions}, ENTRY: "New PhDs", EXIT: "Leave"}
-    ax.set_xticks(range(len(targets)), [short[t] for t in targets], fontsize=7.5, rotation=40 if crowded else 0,
-                  ha="right" if crowded else "center", rotation_mode="anchor")
-    ax.set_yticks(range(len(sources)), [short[s] for s in sources], fontsize=7.5)
+            if not np.isfinite(value):
+                ax.text(j, i, "–", ha="center", va="center", fontsize=7, color="#999999")
+                continue
+            dark = value > 0.45 * vmax
+            ax.text(j, i, _human(value), ha="center", va="center", fontsize=7,
+                    color="white" if dark else NEUTRAL, gid=f"cell:{places[i]}:{places[j]}")
+    tick_names = [wrap_text(names.get(p, p), 52, fontsize=7.5) for p in places]
+    ax.set_xticks(range(len(places)), tick_names, fontsize=7.5)
+    ax.set_yticks(range(len(places)), tick_names, fontsize=7.5)
     ax.set_xlabel("To (region joined)")
     ax.set_ylabel("From (region left)")
     ax.grid(False)
     ax.tick_params(length=0)
-    ax.set_title("Moves per year (median)", loc="left")
+    ax.set_title("Moves between regions per year", loc="left")
     for spine in ax.spines.values():
         spine.set_visible(False)
+    bar = fig.colorbar(image, ax=ax, location="right", shrink=0.9, pad=0.02, aspect=25)
+    bar.set_label(f"Moves per year ({REPRESENTED_UNIT})", fontsize=7.5)
+    bar.ax.tick_params(labelsize=7)
+    bar.locator = MaxNLocator(4)  # the square-root scale crowds default ticks at the top
+    bar.update_ticks()
+    bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _human(v) if v else "0"))
+    bar.ax.set_gid("colour_bar")
 
-    net = net_flows(matrix, regions)
-    band = _band(net, ["region"], "net", interval).set_index("region").reindex(regions)
-    y = np.arange(len(regions))
-    bar = bars.barh(y, band["median"], color=[colours[r] for r in regions], height=0.6, gid="net_bars")
-    for patch, region in zip(bar.patches, regions):
+    net = net_flows(matrix, [p for p in places if p in regions])
+    band = _band(net, ["region"], "net", interval).set_index("region").reindex([p for p in places if p in regions])
+    net_regions = list(band.index)
+    styles = region_styles(places)
+    y = np.arange(len(net_regions))
+    patches = bars.barh(y, band["median"].fillna(0), color=[styles[r]["color"] for r in net_regions], height=0.6,
+                        gid="net_bars")
+    for patch, region, hatch in zip(patches.patches, net_regions, HATCHES):
         patch.set_gid(f"net:{region}")
-    if _replicates(result) > 1:
+        patch.set_hatch(hatch)
+        patch.set_edgecolor("white")
+    if band["low"].notna().any():
         bars.errorbar(band["median"], y, xerr=[band["median"] - band["low"], band["high"] - band["median"]],
                       fmt="none", ecolor=NEUTRAL, elinewidth=1, capsize=2.5, gid="net_interval")
     bars.axvline(0, color=NEUTRAL, lw=0.8)
-    bars.set_yticks(y, [names[r] for r in regions], fontsize=7.5)
+    bars.set_yticks(y, [names.get(r, r) for r in net_regions], fontsize=7.5)
     bars.invert_yaxis()
-    bars.set_xlabel("Net inflow from other regions\n(researchers per year)")
+    bars.set_xlabel(f"Net inflow from other regions\n({REPRESENTED_UNIT}\nper year)")
     bars.set_title("Brain gain (+) or drain (−)", loc="left")
     bars.grid(axis="y", visible=False)
     bars.xaxis.set_major_formatter(FuncFormatter(lambda v, _: _human(v) if v else "0"))
     limit = float(np.nanmax(np.abs(band[["low", "high", "median"]].to_numpy()))) if len(band) else 1.0
-    bars.set_xlim(-1.15 * limit or -1, 1.15 * limit or 1)
+    limit = limit if np.isfinite(limit) and limit > 0 else 1.0
+    bars.set_xlim(-1.15 * limit, 1.15 * limit)
 
-    period_text = f"{start:.4g}-{end:.4g}"
-    add_title(fig, f"Moves of researchers between regions, {period_text}")
-    text = (f"Left: researchers moving from the row region to the column region per year over {period_text} "
-            f"(median of replicates; all researchers), including employer changes within a region (diagonal), "
-            f"new PhD graduates entering research (New PhDs) and researchers leaving research (Leave). Right: "
-            f"moves in from other regions minus moves out, per year"
-            f"{f'; whiskers: central {interval:.0%} of replicates' if _replicates(result) > 1 else ''}. "
+    entering = matrix[matrix.from_region == ENTRY].groupby(["replicate", "to_region"])["moves_per_year"].sum()
+    leaving = matrix[matrix.to_region == EXIT].groupby(["replicate", "from_region"])["moves_per_year"].sum()
+    entering = _band(entering.rename("v").reset_index().rename(columns={"to_region": "place"}), ["place"], "v",
+                     interval).set_index("place")
+    leaving = _band(leaving.rename("v").reset_index().rename(columns={"from_region": "place"}), ["place"], "v",
+                    interval).set_index("place")
+    x = np.arange(len(places))
+    width = 0.38
+    for offset, table, what, colour, hatch in ((-width / 2, entering, "New PhD graduates entering research",
+                                                "#8FB8DE", ""),
+                                               (width / 2, leaving, "Researchers leaving research", "#555555", "///")):
+        values = table["median"].reindex(places).fillna(0).to_numpy()
+        drawn = flows_ax.bar(x + offset, values, width=width, color=colour, edgecolor="white", hatch=hatch,
+                             label=what, gid=f"{'entry' if offset < 0 else 'exit'}_bars")
+        low, high = table["low"].reindex(places).to_numpy(), table["high"].reindex(places).to_numpy()
+        if np.isfinite(low).any():
+            flows_ax.errorbar(x + offset, values, yerr=[values - low, high - values], fmt="none", ecolor=NEUTRAL,
+                              elinewidth=0.9, capsize=2)
+        for patch, place in zip(drawn.patches, places):
+            patch.set_gid(f"{'entry' if offset < 0 else 'exit'}:{place}")
+    flows_ax.set_xticks(x, [names.get(p, p) for p in places], fontsize=7.5)
+    flows_ax.set_ylabel(f"{REPRESENTED_UNIT.capitalize()}\nper year", fontsize=8)
+    flows_ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _human(v) if v else "0"))
+    flows_ax.set_title("Entering and leaving research, by region (not moves between regions)", loc="left")
+    flows_ax.grid(axis="x", visible=False)
+
+    period_text = f"{_month_words(start)} to {_month_words(end)}"
+    add_title(fig, f"Moves between regions, {period_text}: {display_name(result.scenario.name)}")
+    handles, labels = flows_ax.get_legend_handles_labels()
+    figure_legend(fig, handles, labels)
+    default = period is None and start > first + 1e-9
+    text = (f"Top left: researchers moving from the row region to the column region per year, {period_text}"
+            f"{' (from the first policy change to the end of the run)' if default else ''}; moves between "
+            f"employers within a region are not shown. Top right: moves in from other regions minus moves out"
+            f"{f'; whiskers: {interval:.0%} of replicates' if _replicates(result) > 1 else ''}. Bottom: new PhD "
+            f"graduates entering research and researchers leaving it. Values are medians of replicates. "
             f"{_scale_note(result)} {_provenance(result)}")
     add_caption(fig, text, draw=caption)
     return fig
@@ -511,14 +709,15 @@ def plot_flows(result: RunResult, *, period: tuple[float, float] | None = None, 
 
 @styled
 def plot_employer_headcounts(result: RunResult, *, years: tuple[float, float] | None = None,
-                             caption: bool = True, interval: float = 0.9) -> Figure:
-    """Return employer headcounts (all and top-tier researchers) at two dates, grouped by region.
+                             caption: bool = True, interval: float = INTERVAL) -> Figure:
+    """Return employer headcounts (all and top-tier researchers, researchers represented) at two dates, grouped
+    by region.
 
     ``years`` defaults to the first and last recorded years; hollow markers show the first, filled markers (with
     their replicate interval) the second.
     """
     regions, names = result.scenario.region_ids, _names(result)
-    colours = region_colours(regions)
+    styles = region_styles(regions)
     emp = result.employers
     recorded = np.sort(emp["year"].unique())
     first, last = (recorded[0], recorded[-1]) if years is None else tuple(
@@ -535,20 +734,21 @@ def plot_employer_headcounts(result: RunResult, *, years: tuple[float, float] | 
         values = emp[emp.year.isin([first, last])].assign(value=lambda d: d[column] * scale)
         band = _band(values, ["employer", "year"], "value", interval).set_index(["employer", "year"])
         for i, employer in enumerate(order):
-            colour = colours[scenario_employers[employer].region]
+            style = styles[scenario_employers[employer].region]
+            colour, marker = style["color"], style["marker"]
             a = band["median"].get((employer, first), np.nan)
             b = band["median"].get((employer, last), np.nan)
             ax.plot([a, b], [i, i], color="#bbbbbb", lw=1.2, zorder=1)
-            ax.plot(a, i, "o", ms=4.5, mfc="white", mec=colour, mew=1.3, zorder=3, gid=f"first:{column}:{employer}")
-            ax.plot(b, i, "o", ms=4.5, color=colour, zorder=4, gid=f"last:{column}:{employer}")
-            if _replicates(result) > 1 and (employer, last) in band.index:
+            ax.plot(a, i, marker, ms=4.5, mfc="white", mec=colour, mew=1.3, zorder=3, gid=f"first:{column}:{employer}")
+            ax.plot(b, i, marker, ms=4.5, color=colour, zorder=4, gid=f"last:{column}:{employer}")
+            if (employer, last) in band.index and pd.notna(band.loc[(employer, last), "low"]):
                 low, high = band.loc[(employer, last), ["low", "high"]]
                 ax.plot([low, high], [i, i], color=colour, lw=2.2, alpha=0.5, zorder=2,
                         gid=f"interval:{column}:{employer}")
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: _human(v)))
         ax.set_title(title, loc="left")
-        ax.set_xlabel("Researchers employed (log scale)")
+        ax.set_xlabel(f"Employed, log scale\n({REPRESENTED_UNIT})")
         ax.grid(axis="y", visible=False)
         boundaries = [i - 0.5 for i in range(1, n) if scenario_employers[order[i]].region
                       != scenario_employers[order[i - 1]].region]
@@ -560,13 +760,13 @@ def plot_employer_headcounts(result: RunResult, *, years: tuple[float, float] | 
                Line2D([], [], ls="", marker="o", ms=4.5, color=NEUTRAL)]
     labels = [f"{first:.4g}", f"{last:.4g}"]
     present = [r for r in regions if any(scenario_employers[e].region == r for e in order)]
-    handles += [Patch(color=colours[r]) for r in present]
+    handles += [Line2D([], [], ls="", marker=styles[r]["marker"], ms=5, color=styles[r]["color"]) for r in present]
     labels += [names[r] for r in present]
-    add_title(fig, f"Employer headcounts, {first:.4g} and {last:.4g}")
+    add_title(fig, f"Employer headcounts, {first:.4g} and {last:.4g}: {display_name(result.scenario.name)}")
     figure_legend(fig, handles, labels)
     text = (f"Researchers employed by each employer in {first:.4g} (hollow) and {last:.4g} (filled"
-            f"{f'; bar: central {interval:.0%} of replicates' if _replicates(result) > 1 else ''}), "
-            f"medians of replicates, coloured by region. {_scale_note(result)} "
+            f"{f'; bar: {interval:.0%} of replicates' if _replicates(result) > 1 else ''}), "
+            f"medians of replicates; region by colour and marker. {_scale_note(result)} "
             f"{_provenance(result)}")
     add_caption(fig, text, draw=caption)
     return fig
@@ -581,7 +781,7 @@ RUN_FIGURES: dict[str, str] = {
     "migration_by_origin": "Where researchers of each origin work",
     "retention_curve": "Home retention by origin",
     "cohort_stay": "Cohort stay curves with published stay rates",
-    "flows": "Moves between regions and net balances",
+    "flows": "Moves between regions, net balances, entries and exits",
     "employers": "Employer headcounts",
 }
 
@@ -944,7 +1144,8 @@ def save_figure(fig: Figure, path: str | Path, formats: Sequence[str] = ("png",)
                 close: bool = True) -> list[Path]:
     """Write ``fig`` as each of ``formats`` (png at print resolution, svg, pdf) next to ``path``; return the paths.
 
-    Files carry no creation date, so the same figure gives the same bytes.
+    Files carry no creation date, so the same figure gives the same bytes; each is written atomically with the
+    permissions of any file the user creates (:func:`~simulation.outputs.atomic_write`).
     """
     unknown = [f for f in formats if f not in FIGURE_FORMATS]
     if unknown:
@@ -956,7 +1157,8 @@ def save_figure(fig: Figure, path: str | Path, formats: Sequence[str] = ("png",)
     with plt.rc_context(SAVE_RC):
         for fmt in formats:
             target = path.with_suffix(f".{fmt}")
-            fig.savefig(target, dpi=dpi, bbox_inches="tight", pad_inches=0.05, metadata=metadata[fmt])
+            atomic_write(target, lambda tmp, f=fmt: fig.savefig(tmp, format=f, dpi=dpi, bbox_inches="tight",
+                                                                 pad_inches=0.05, metadata=metadata[f]))
             written.append(target)
     if close:
         plt.close(fig)

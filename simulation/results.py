@@ -17,6 +17,7 @@ import pandas as pd
 from .outputs import atomic_write
 from .observe import EMPLOYER_FIELDS, ENTRY, EXIT, TIERS, UNPLACED, Recorder
 from .scenario import Scenario, scenario_from_dict
+from .summary import INTERVAL, MIN_REPLICATES_FOR_INTERVAL, replicate_band, statistic_note
 
 __all__ = ["TABLES", "RunResult", "headline", "load_results", "migration_curve", "retention_curve"]
 
@@ -108,57 +109,74 @@ def retention_curve(retention: pd.DataFrame, tier: str = "all") -> pd.DataFrame:
     return retention[retention.tier == tier][["replicate", "step", "year", "origin", "researchers", "at_home", "retention"]]
 
 
-def summarise(values: pd.DataFrame, keys: list[str], column: str, interval: float = 0.9) -> pd.DataFrame:
-    """Return the replicate mean, median and central interval of ``column`` for each group of ``keys``."""
-    low, high = (1 - interval) / 2, 1 - (1 - interval) / 2
-    grouped = values.groupby(keys, observed=True)[column]
-    out = grouped.agg(mean="mean", median="median").reset_index()
-    out["low"] = grouped.quantile(low).to_numpy()
-    out["high"] = grouped.quantile(high).to_numpy()
-    out["replicates"] = grouped.count().to_numpy()
-    return out
+def summarise(values: pd.DataFrame, keys: list[str], column: str, interval: float = INTERVAL) -> pd.DataFrame:
+    """Return the median of ``column`` over replicates for each group of ``keys``, and the range holding the
+    central ``interval`` of replicates (empty for a single replicate): :func:`~simulation.summary.replicate_band`."""
+    return replicate_band(values, keys, column, interval)
 
 
-def headline(result: RunResult, interval: float = 0.9) -> pd.DataFrame:
-    """Return the headline indicators at the start and end: tier shares by region, home retention by origin."""
+def _tier_words(tier: str) -> str:
+    return tier.replace("_", "-")
+
+
+def headline(result: RunResult, interval: float = INTERVAL) -> pd.DataFrame:
+    """Return the headline indicators at the start and end: the share of each tier's researchers (every tier the
+    results record, but 'all') working in each place, and home retention of top-tier researchers by origin.
+
+    Columns: indicator, step, year, place, median, low, high, replicates, statistic. ``low`` and ``high`` bound
+    the central ``interval`` of replicates and are empty for a single replicate; ``statistic`` says so in words.
+    """
     stocks, retention = result.stocks, result.retention
     last = int(stocks.step.max())
     rows = []
-    for tier in ("top_tier", "elite", "frontier"):
+    tiers = [t for t in dict.fromkeys(stocks["tier"]) if t != "all"] or ["all"]  # every tier recorded
+    for tier in tiers:
         shares = migration_curve(stocks[stocks.step.isin([0, last])], tier)
         summary = summarise(shares, ["step", "year", "region"], "share", interval)
-        summary.insert(0, "indicator", f"share of {tier.replace('_', '-')} researchers working in region")
+        summary.insert(0, "indicator", f"share of {_tier_words(tier)} researchers working in region")
         summary = summary.rename(columns={"region": "place"})
         rows.append(summary)
     kept = retention[retention.step.isin([0, last]) & (retention.tier == "top_tier")]
     summary = summarise(kept, ["step", "year", "origin"], "retention", interval)
     summary.insert(0, "indicator", "home retention of top-tier researchers by origin")
     rows.append(summary.rename(columns={"origin": "place"}))
-    return pd.concat(rows, ignore_index=True)
+    table = pd.concat(rows, ignore_index=True)
+    order = {place: i for i, place in enumerate(result.scenario.region_ids)}
+    table["_i"] = table["indicator"].map({name: i for i, name in enumerate(dict.fromkeys(table["indicator"]))})
+    table["_p"] = table["place"].map(order).fillna(len(order))
+    table = table.sort_values(["_i", "step", "_p"], kind="stable").drop(columns=["_i", "_p"]).reset_index(drop=True)
+    table["statistic"] = statistic_note(int(table["replicates"].max()), interval)
+    return table
 
 
-def format_headline(table: pd.DataFrame, places: list[str] | None = None) -> str:
-    """Return the headline table as aligned text for the terminal."""
+def format_headline(table: pd.DataFrame, places: list[str] | None = None, names: dict[str, str] | None = None) -> str:
+    """Return the headline table as aligned text for the terminal: medians, and the interval when there is one,
+    with one line that says which statistic and interval they are."""
+    names = names or {}
     lines = []
-    multiple = int(table["replicates"].max()) > 1
+    multiple = int(table["replicates"].max()) >= MIN_REPLICATES_FOR_INTERVAL
+    width = 24 if multiple else 10
     for indicator, group in table.groupby("indicator", sort=False):
         lines.append(indicator)
         years = sorted(group["year"].unique())
-        header = f"  {'':<16}" + "".join(f"{y:>22.2f}" if not float(y).is_integer() else f"{int(y):>22d}" for y in years)
+        header = f"  {'':<16}" + "".join(f"{y:>{width}.2f}" if not float(y).is_integer() else f"{int(y):>{width}d}"
+                                         for y in years)
         lines.append(header)
         for place in places or list(dict.fromkeys(group["place"])):
             cells = []
             for y in years:
                 row = group[(group.place == place) & (group.year == y)]
                 if row.empty:
-                    cells.append(f"{'-':>22}")
+                    cells.append(f"{'-':>{width}}")
                     continue
                 row = row.iloc[0]
-                text = f"{row['mean']:.1%}"
-                if multiple:
+                text = f"{row['median']:.1%}"
+                if multiple and pd.notna(row["low"]):
                     text += f" [{row['low']:.1%}, {row['high']:.1%}]"
-                cells.append(f"{text:>22}")
-            lines.append(f"  {place:<16}" + "".join(cells))
+                cells.append(f"{text:>{width}}")
+            lines.append(f"  {names.get(place, place):<16}" + "".join(cells))
+    lines.append("")
+    lines.append(statistic_note(int(table["replicates"].max())))
     return "\n".join(lines)
 
 
@@ -188,7 +206,7 @@ class RunResult:
         """Return the seed of each replicate."""
         return [r["seed"] for r in self.manifest.get("replicates", [])]
 
-    def headline(self, interval: float = 0.9) -> pd.DataFrame:
+    def headline(self, interval: float = INTERVAL) -> pd.DataFrame:
         """Return the headline indicators table."""
         return headline(self, interval)
 

@@ -604,6 +604,39 @@ class Scenario(Strict):
         data["run"].update(changes)
         return scenario_from_dict(data, source=f"run options given for scenario '{self.name}'")
 
+    def with_levers(self, changes: Mapping[str, Any] | None = None, /, **levers: Any) -> Scenario:
+        """Return a copy with levers changed, merged and validated exactly as a file that ``extends:`` this one.
+
+        Give levers as keywords in the shape of the file's ``levers:`` section, or as a mapping whose keys may be
+        dotted key paths below ``levers``; a schedule whose first step has a ``from`` month keeps this scenario's
+        steps before it::
+
+            scenario.with_levers(visa_odds={"US": {"default": [{"from": "2025-04", "value": 0.9}]}})
+            scenario.with_levers({"state_funding_usd_m_per_year.region.China": 12000})
+
+        Raises:
+            ScenarioError: a lever or value the scenario does not allow, named by its key path under ``levers``.
+        """
+        layer: dict[str, Any] = {}
+        for key, value in [*(changes or {}).items(), *levers.items()]:
+            parts = [p for p in str(key).split(".") if p]
+            if parts[:1] == ["levers"]:
+                parts = parts[1:]
+            if not parts:
+                raise ScenarioError([Problem(f"levers given for scenario '{self.name}'", str(key),
+                                             "name a lever, e.g. visa_odds.US.default")])
+            node = layer
+            for part in parts[:-1]:
+                node = node.setdefault(part, {})
+                if not isinstance(node, dict):
+                    raise ScenarioError([Problem(f"levers given for scenario '{self.name}'", str(key),
+                                                 f"'{part}' is given a value and also keys below it")])
+            node[parts[-1]] = merge(node[parts[-1]], value) if parts[-1] in node else value
+        if not layer:
+            return self
+        data = merge(self.to_dict(), {"levers": layer})
+        return scenario_from_dict(data, source=f"levers given for scenario '{self.name}'")
+
     def to_dict(self) -> dict[str, Any]:
         """Return the resolved scenario as plain data (dates as YYYY-MM), loadable by ``scenario_from_dict``."""
         return _months_to_text(self.model_dump(mode="json", by_alias=True))

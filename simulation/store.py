@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import pandas as pd
 
+from .ensemble import INTERVAL_KINDS
 from .experiment import Experiment, RunSpec
 from .outputs import atomic_write, write_text
 
@@ -158,7 +159,8 @@ class ExperimentStore:
             "talentsim_version": version,
             "runs": len(plan),
             "levers": list(d.levers),
-            "uncertainties": list(d.uncertainties),
+            "uncertainties": experiment.uncertainty_names,
+            "interval": INTERVAL_KINDS["replicates" if experiment.ensemble is None else "ensemble"],
             "outcomes": list(d.outcomes),
             "curves": list(d.curves),
             "columns": experiment.columns(),

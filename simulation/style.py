@@ -8,17 +8,19 @@ Every figure function draws under :func:`styled`, sizes itself with :func:`new_f
 from __future__ import annotations
 
 import functools
+import math
 import zlib
 from collections.abc import Iterable, Sequence
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")  # files only; library code never opens a window
 
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.font_manager import FontProperties  # noqa: E402
 from matplotlib.textpath import TextToPath  # noqa: E402
-from matplotlib.ticker import PercentFormatter  # noqa: E402
+from matplotlib.ticker import FixedLocator, FuncFormatter, PercentFormatter  # noqa: E402
 from matplotlib.transforms import offset_copy  # noqa: E402
 
 __all__ = [
@@ -30,6 +32,11 @@ __all__ = [
     "add_caption",
     "add_title",
     "body",
+    "display_name",
+    "label_line_ends",
+    "mark_policy_changes",
+    "region_styles",
+    "shade_fitted_period",
     "caption_of",
     "figure_legend",
     "new_figure",
@@ -39,6 +46,7 @@ __all__ = [
     "styled",
     "title_of",
     "wrap_text",
+    "year_axis",
 ]
 
 # Okabe & Ito (2008) palette, safe for the common forms of colour blindness.
@@ -54,6 +62,7 @@ FIXED = {
     "UK": "#56B4E9",
     "Canada": "#CC79A7",
     "India": "#E69F00",
+    "unplaced": "#A0A0A0",  # researchers without a research post: a neutral grey, not a region's colour
 }
 NEUTRAL = "#222222"  # totals, published reference points, the baseline in comparisons
 MUTED_TEXT = "#555555"
@@ -109,6 +118,146 @@ def region_colours(regions: Iterable[str]) -> dict[str, str]:
         order = spare[start:len(TOL_MUTED)] + spare[:start] + spare[len(TOL_MUTED):]
         out[region] = next((c for c in order if c not in out.values()), "#333333")
     return out
+
+
+# Regions are told apart by a marker and a line style as well as by colour, so lines stay distinguishable in
+# greyscale print. The usual regions keep theirs everywhere; others get the next unused pair.
+FIXED_STYLES = {
+    "US": ("-", "o"),
+    "China": ((0, (5, 2)), "s"),
+    "Europe": ((0, (1, 1.5)), "^"),
+    "RoW": ((0, (6, 1.5, 1, 1.5)), "D"),
+    "UK": ((0, (3, 1, 1, 1, 1, 1)), "v"),
+    "Canada": ((0, (8, 2)), "P"),
+    "India": ((0, (2, 2)), "X"),
+    "unplaced": ((0, (1, 2)), "x"),
+}
+SPARE_STYLES = (("-", "h"), ((0, (5, 2)), "*"), ((0, (1, 1.5)), "p"), ((0, (6, 1.5, 1, 1.5)), "<"),
+                ((0, (3, 1, 1, 1)), ">"), ((0, (8, 2)), "d"))
+UNPLACED = "unplaced"  # researchers without a research post: a category of their own, not a region
+
+
+def region_styles(regions: Iterable[str]) -> dict[str, dict]:
+    """Return line keyword arguments (colour, line style, marker) for each region id or category.
+
+    Colour alone fails in greyscale: each region also has its own marker and dash pattern.
+    """
+    regions = list(dict.fromkeys(regions))
+    colours = region_colours(regions)
+    used: set[int] = set()
+    out = {}
+    for region in regions:
+        if region in FIXED_STYLES:
+            ls, marker = FIXED_STYLES[region]
+        else:
+            index = next((i for i in range(len(SPARE_STYLES)) if i not in used), len(used) % len(SPARE_STYLES))
+            used.add(index)
+            ls, marker = SPARE_STYLES[index]
+        out[region] = {"color": colours[region], "ls": ls, "marker": marker}
+    return out
+
+
+def display_name(identifier: str) -> str:
+    """Return a scenario or other identifier as words for titles and legends: 'us_visa_cut' -> 'US visa cut'."""
+    known = {"us": "US", "uk": "UK", "eu": "EU", "ai": "AI", "row": "RoW", "phd": "PhD", "h1b": "H-1B",
+             "china": "China", "india": "India", "europe": "Europe", "canada": "Canada"}
+    words = [w for w in identifier.replace("-", "_").split("_") if w]
+    if not words:
+        return identifier
+    out = [known.get(w.lower(), w) for w in words]
+    first = out[0]
+    out[0] = first if first in known.values() or not first.islower() else first.capitalize()
+    return " ".join(out)
+
+
+def _spread(positions: list[float], gap: float, low: float, high: float) -> list[float]:
+    """Return ``positions`` moved apart so neighbours are at least ``gap`` apart, kept within [low, high]."""
+    order = sorted(range(len(positions)), key=lambda i: positions[i])
+    placed = [positions[i] for i in order]
+    for _ in range(50):
+        moved = False
+        for k in range(1, len(placed)):
+            if placed[k] - placed[k - 1] < gap - 1e-12:
+                middle = (placed[k] + placed[k - 1]) / 2
+                placed[k - 1], placed[k] = middle - gap / 2, middle + gap / 2
+                moved = True
+        if placed and placed[0] < low:
+            shift = low - placed[0]
+            placed = [p + shift for p in placed]
+        if placed and placed[-1] > high:
+            shift = placed[-1] - high
+            placed = [p - shift for p in placed]
+        if not moved:
+            break
+    out = [0.0] * len(positions)
+    for k, i in enumerate(order):
+        out[i] = placed[k]
+    return out
+
+
+def label_line_ends(ax, ends: Sequence[tuple[float, float, str, str]], *, fontsize: float = 7.5,
+                    room: float = 0.16) -> None:
+    """Write a label at the right end of each line: ``ends`` holds (x, y, text, colour).
+
+    The x axis is widened by ``room`` of its span to make space; labels that would overlap are moved apart
+    vertically, with a thin leader to their line's end.
+    """
+    ends = [e for e in ends if np.isfinite(e[0]) and np.isfinite(e[1])]
+    if not ends:
+        return
+    x0, x1 = ax.get_xlim()
+    last = max(e[0] for e in ends)
+    starts = [float(np.asarray(line.get_xdata(), dtype=float).min()) for line in ax.get_lines()
+              if len(line.get_xdata())]
+    first_x = min(starts) if starts else x0
+    ax.set_xlim(x0, max(x1, last) + room * (max(x1, last) - x0))
+    year_axis(ax, float(first_x), float(last))
+    y0, y1 = ax.get_ylim()
+    height_pt = ax.get_window_extent().height * 72 / ax.figure.dpi or 100
+    gap = (y1 - y0) * (fontsize * 1.25) / height_pt
+    wanted = [e[1] for e in ends]
+    placed = _spread(wanted, gap, y0 + gap / 2, y1 - gap / 2)
+    span = (max(x1, last) - x0)
+    for (x, y, text, colour), y_text in zip(ends, placed):
+        x_text = last + 0.02 * span
+        if abs(y_text - y) > gap * 0.3:
+            ax.plot([x, x_text], [y, y_text], color=colour, lw=0.6, alpha=0.8, clip_on=False, zorder=6)
+        ax.text(x_text + 0.005 * span, y_text, text, color=colour if colour != "#7F7F7F" else "#555555",
+                fontsize=fontsize, va="center", ha="left", fontweight="bold", clip_on=False, zorder=7,
+                gid=f"end_label:{text}")
+
+
+def year_axis(ax, first: float, last: float) -> None:
+    """Put ticks on whole years between ``first`` and ``last`` only (room added beyond for labels gets none)."""
+    span = last - first
+    step = 1 if span <= 6 else 2 if span <= 14 else 5 if span <= 40 else 10
+    start = math.ceil(first / step - 1e-9) * step
+    ticks = [y for y in range(int(start), int(math.floor(last)) + 1, step)]
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0f}"))
+
+
+def mark_policy_changes(ax, months: Sequence[float], *, label: bool = True) -> None:
+    """Draw a thin vertical line at each policy change (decimal years), labelled at the top of the axes."""
+    shown = sorted(set(round(m, 4) for m in months))
+    for m in shown:
+        ax.axvline(m, color=NEUTRAL, lw=0.9, ls=(0, (4, 2)), zorder=1.5, gid=f"policy:{m:g}")
+        if label:
+            ax.annotate("policy", xy=(m, 1), xycoords=("data", "axes fraction"), xytext=(2, -2),
+                        textcoords="offset points", fontsize=6.5, color=NEUTRAL, ha="left", va="top",
+                        rotation=90, gid=f"policy_label:{m:g}")
+
+
+def shade_fitted_period(ax, start: float, end: float, *, label: bool = True) -> None:
+    """Shade the years the model's parameters were fitted to; later years are projection."""
+    lo, hi = ax.get_xlim()
+    if end <= lo or start >= hi:
+        return
+    ax.axvspan(max(start, lo), min(end, hi), color="#000000", alpha=0.07, lw=0, zorder=0, gid="fitted_period")
+    if label:
+        ax.annotate("fitted", xy=(max(start, lo), 0), xycoords=("data", "axes fraction"), xytext=(2, 2),
+                    textcoords="offset points", fontsize=6.5, color=MUTED_TEXT, ha="left", va="bottom",
+                    gid="fitted_label")
 
 
 def scenario_linestyles(names: Sequence[str]) -> dict[str, object]:

@@ -1,41 +1,52 @@
-"""Calibration: parameters set at key paths, a recovery check that recovers, and the files it writes."""
+"""Calibration: parameters set at key paths, an ABC ensemble that recovers a known parameter, the files and report it
+writes, the distance, and the evidence arithmetic behind the inputs and targets."""
 
 from __future__ import annotations
 
 import datetime as dt
+import math
+import runpy
 from pathlib import Path
 
 import pytest
 import yaml
 
-from simulation.calibrate import Evaluator, calibrate, changed_values, load_calibration, scenario_with, write_calibrated_scenario
+from simulation.calibrate import load_calibration, scenario_with
+from simulation.calibrate.simulate import distance, point_seed
 from simulation.cli import main
+from simulation.ensemble import read_ensemble
 from simulation.scenario import ScenarioError, load_scenario, value_at
 
 from conftest import ROOT, SCENARIOS
 
 WORLD = SCENARIOS / "base" / "world.yaml"
+CALIBRATION = ROOT / "experiments" / "calibration"
+TINY_ABC = {"population": 10, "generations": 2, "max_simulations": 40, "min_epsilon": 0.5}
 
 
 def write_config(folder: Path, **changes) -> Path:
     targets = {"targets": {
-        "china_2022": {"outcome": {"kind": "share", "region": "China", "tier": "all", "year": 2022},
-                       "value": 0.2, "tolerance": 0.02, "source": "test"},
-        "us_2022": {"outcome": {"kind": "share", "region": "US", "tier": "all", "year": 2022},
-                    "value": 0.5, "tolerance": 0.02, "source": "test"},
+        "china_2021": {"outcome": {"kind": "share", "region": "China", "tier": "all", "year": 2021},
+                       "value": 0.2, "tolerance": 0.02, "source": "test", "code": "T1"},
+        "us_2021": {"outcome": {"kind": "share", "region": "US", "tier": "all", "year": 2021},
+                    "value": 0.5, "tolerance": 0.02, "source": "test", "code": "T2"},
+        "us_origin_in_us": {"outcome": {"kind": "origin_share", "origin": "US", "region": "US", "year": 2019},
+                            "value": 0.31, "tolerance": 0.03, "weight": 0, "fitted_by": "initial_state", "source": "test"},
     }}
     (folder / "targets.yaml").write_text(yaml.safe_dump(targets))
     config = {
         "name": "test", "scenario": str(WORLD), "targets": "targets.yaml", "output": "out/calibrated.yaml",
-        "report": "out/calibration.md", "figures": "out/figures", "researchers": 1500, "replicates": 2,
-        "report_replicates": 2, "seed": 3, "end": "2023-01", "workers": 2,
+        "report": "out/calibration.md", "figures": "out/figures", "researchers": 800, "replicates": 1,
+        "ensemble_draws": 16, "report_draws": 4, "report_replicates": 2, "seed": 3, "end": "2021-01", "report_end": "2023-01", "workers": 1,
         "parameters": {
-            "entry_rate": {"path": "levers.pipeline.entry_rate_per_year", "bounds": [0.05, 0.35]},
-            "china_growth": {"path": "levers.research_funding_index.China", "from": "2019-01",
-                             "until": "2021-01", "bounds": [0.5, 2.0]},
+            "entry_rate": {"path": "levers.pipeline.entry_rate_per_year", "bounds": [0.05, 0.35], "defence": "test"},
+            "move_cost": {"path": "preferences.move_cost_region", "bounds": [0.3, 4.0]},
         },
-        "search": {"initial_points": 8, "starts": 1, "max_evaluations": 16},
-        "recovery": {"truth": {"entry_rate": 0.2, "china_growth": 1.3}, "initial_points": 8, "max_evaluations": 24},
+        "abc": TINY_ABC,
+        "recovery": None,
+        "profiles": {"points": 3, "replicates": 1},
+        "holdouts": {"us": {"targets": ["us_2021"], "description": "predict the US share"}},
+        "projections": {"us_2022": {"kind": "share", "region": "US", "tier": "top_tier", "year": 2022}},
     }
     config.update(changes)
     path = folder / "calibration.yaml"
@@ -44,40 +55,69 @@ def write_config(folder: Path, **changes) -> Path:
 
 
 def test_a_parameter_with_until_changes_only_its_window(tmp_path):
-    calibration = load_calibration(write_config(tmp_path))
-    scenario = scenario_with(calibration, {"china_growth": 1.42})
-    schedule = scenario.levers.research_funding_index["China"]
-    base = calibration.scenario.levers.research_funding_index["China"]
-    assert value_at(schedule, dt.date(2019, 6, 1)) == 1.42
-    assert value_at(schedule, dt.date(2020, 12, 1)) == 1.42
+    path = write_config(tmp_path, parameters={"visa": {"path": "levers.visa_odds.US.default", "from": "2019-01",
+                                                        "until": "2021-01", "bounds": [0.1, 0.95]}})
+    calibration = load_calibration(path)
+    scenario = scenario_with(calibration, {"visa": 0.9})
+    schedule = scenario.levers.visa_odds["US"]["default"]
+    base = calibration.scenario.levers.visa_odds["US"]["default"]
+    assert value_at(schedule, dt.date(2019, 6, 1)) == 0.9
+    assert value_at(schedule, dt.date(2020, 12, 1)) == 0.9
     for month in (dt.date(2021, 1, 1), dt.date(2022, 6, 1), dt.date(2030, 1, 1)):
         assert value_at(schedule, month) == value_at(base, month)
 
 
-def test_recovery_check_recovers_a_known_parameter_and_writes_a_loadable_scenario(tmp_path):
-    config = write_config(
-        tmp_path, researchers=2000,
-        parameters={"entry_rate": {"path": "levers.pipeline.entry_rate_per_year", "bounds": [0.05, 0.35]}},
-        recovery={"truth": {"entry_rate": 0.2}, "initial_points": 8, "max_evaluations": 24},
+def test_distance_is_the_weighted_rms_error_in_tolerance_units():
+    observed, tolerances = {"a": 0.5, "b": 0.2, "c": 9.0}, {"a": 0.1, "b": 0.05, "c": 1.0}
+    simulated = {"a": 0.6, "b": 0.1, "c": math.nan}
+    assert distance(simulated, observed, tolerances, {"a": 1, "b": 1}) == pytest.approx(math.sqrt((1 + 4) / 2))
+    assert distance(simulated, observed, tolerances, {"a": 3, "b": 1}) == pytest.approx(math.sqrt((3 + 4) / 4))
+    assert distance(simulated, observed, tolerances, {"a": 1, "c": 1}) == math.inf  # a missing value is far away
+    assert point_seed(1, {"x": 0.1}) == point_seed(1, {"x": 0.1}) != point_seed(2, {"x": 0.1})
+
+
+def test_a_tiny_calibration_writes_an_ensemble_a_loadable_scenario_and_a_report(tmp_path):
+    pytest.importorskip("pyabc")
+    path = write_config(tmp_path)
+    assert main(["calibrate", str(path), "--quiet"]) == 0
+    out = tmp_path / "out"
+    ensemble = read_ensemble(out / "calibrated.ensemble.parquet")
+    assert len(ensemble) == 16 and ensemble.parameters == ["entry_rate", "move_cost"]
+    assert ensemble.draws["weight"].sum() == pytest.approx(1.0)
+    assert ensemble.draws["entry_rate"].between(0.05, 0.35).all() and ensemble.draws["move_cost"].between(0.3, 4).all()
+    written = load_scenario(out / "calibrated.yaml")
+    point = yaml.safe_load((out / "calibrated.yaml").read_text())
+    entry = point["levers"]["pipeline"]["entry_rate_per_year"]
+    assert value_at(written.levers.pipeline.entry_rate_per_year, dt.date(2020, 1, 1)) == entry[0]["value"]
+    assert written.employers == load_scenario(WORLD).employers  # everything else comes from what it extends
+    report = (out / "calibration.md").read_text()
+    for heading in ("## Targets", "## Parameters", "Which targets pin which parameter", "## Held-out checks",
+                    "## Projections across the ensemble", "## Estimation and cost"):
+        assert heading in report
+    assert "2 free parameters, 2 fitted targets (1.0 per parameter)" in report
+    assert "initial state" in report and "parameter uncertainty and replicate noise" in report
+    for figure in ("targets", "profiles", "ensemble_parameters", "ensemble_migration_curve"):
+        assert (out / "figures" / f"{figure}.png").stat().st_size > 1000
+
+
+def test_the_recovery_check_recovers_a_known_parameter(tmp_path):
+    pytest.importorskip("pyabc")
+    from simulation.calibrate import calibrate
+
+    path = write_config(
+        tmp_path, researchers=1500, parameters={"entry_rate": {"path": "levers.pipeline.entry_rate_per_year",
+                                                                "bounds": [0.05, 0.35]}},
+        recovery={"truth": {"entry_rate": 0.2}, "abc": {"population": 20, "generations": 3, "max_simulations": 120}},
+        abc={"population": 10, "generations": 1, "max_simulations": 20}, holdouts={}, profiles=None,
     )
-    calibration = load_calibration(config)
-    fit = calibrate(calibration, log=lambda _: None)
+    # graduates are more often Chinese than the stock, so China's share by origin in 2021 moves with the entry rate
+    targets = {"targets": {"china_origin": {"outcome": {"kind": "origin_share", "origin": "China", "tier": "all",
+                                                        "year": 2021}, "value": 0.33, "tolerance": 0.01, "source": "test"}}}
+    (tmp_path / "targets.yaml").write_text(yaml.safe_dump(targets))
+    fit = calibrate(load_calibration(path), log=lambda _: None, checks=False)
     (row,) = fit.recovery
-    assert row["error_share_of_range"] < 0.1, fit.recovery
-    assert fit.recovery_objective < 1.0
-    assert len(fit.table) == 2 and all(r["low"] <= r["simulated"] <= r["high"] for r in fit.table)
-
-    out = write_calibrated_scenario(calibration, fit, "talentsim calibrate test")
-    written = load_scenario(out)
-    assert value_at(written.levers.pipeline.entry_rate_per_year, dt.date(2020, 1, 1)) == fit.values["entry_rate"]
-    assert written.employers == calibration.scenario.employers  # everything else comes from what it extends
-    assert "do not edit by hand" in out.read_text()
-
-
-def test_changed_values_hold_only_the_parameters():
-    calibration = load_calibration(ROOT / "experiments" / "calibration" / "baseline.yaml")
-    changed = changed_values(calibration, {"move_cost": 2.5, "home_china": 1.7})
-    assert changed == {"preferences": {"move_cost_region": 2.5, "by_origin": {"China": {"home": {"mean": 1.7}}}}}
+    assert row["error_share_of_range"] < 0.15, fit.recovery
+    assert row["low"] <= row["recovered"] <= row["high"]
 
 
 def test_bad_calibration_files_name_the_file_and_key(tmp_path, capsys):
@@ -90,37 +130,58 @@ def test_bad_calibration_files_name_the_file_and_key(tmp_path, capsys):
     assert main(["calibrate", str(path)]) == 2
     err = capsys.readouterr().err
     assert "researchers" in err and "Traceback" not in err
-
-
-def test_a_start_point_must_name_parameters_within_their_bounds(tmp_path):
-    search = {"initial_points": 8, "starts": 1, "max_evaluations": 16}
-    path = write_config(tmp_path, search={**search, "start": {"entry_rat": 0.2, "china_growth": 2.9}})
+    path = write_config(tmp_path, holdouts={"all": {"targets": ["us_2021", "china_2021", "nope"]}})
     with pytest.raises(ScenarioError) as info:
         load_calibration(path)
-    lines = str(info.value).splitlines()
-    assert any("search.start.entry_rat" in line and "entry_rate, china_growth" in line for line in lines)
-    assert any("search.start.china_growth" in line and "[0.5, 2.0]" in line and "2.9" in line for line in lines)
+    text = str(info.value)
+    assert "holdouts.all.targets" in text and "nope" in text and "leaves no fitted target" in text
 
 
-def test_the_first_run_starts_from_the_start_point(tmp_path, monkeypatch):
-    search = {"initial_points": 4, "starts": 1, "max_evaluations": 8, "start": {"entry_rate": 0.123}}
-    path = write_config(tmp_path, search=search, recovery=None)
-    seen = []
-    original = Evaluator.evaluate
-
-    def spy(self, points, targets):
-        seen.extend(points)
-        return original(self, points, targets)
-
-    monkeypatch.setattr(Evaluator, "evaluate", spy)
-    fit = calibrate(load_calibration(path), log=lambda _: None)
-    assert seen[0] == pytest.approx({"entry_rate": 0.123, "china_growth": 1.25})  # china_growth mid-bounds
-    design = 1 + 1 + 4  # the start, the mid-point and the Sobol points
-    assert seen[design] == pytest.approx(seen[0])  # Nelder-Mead's first point
-    assert fit.evaluations == len(seen)
+def test_the_shipped_calibration_has_every_evidence_target_and_two_per_parameter():
+    calibration = load_calibration(CALIBRATION / "baseline.yaml")
+    codes = {code.strip() for t in calibration.targets.values() for code in t.code.split(",")}
+    assert codes >= {"A1", "A2", "A3", "A4", "A5", "A6", "A7", "A8", "A9"}
+    assert len(calibration.fitted) >= 2 * len(calibration.config.parameters)
+    regions = {t.outcome.region for t in calibration.targets.values() if t.code == "A1"}
+    assert regions == {"US", "China", "Europe", "RoW"}
+    assert all(p.defence for p in calibration.config.parameters.values())
+    assert calibration.ensemble_path == (SCENARIOS / "base" / "calibrated.ensemble.parquet").resolve()
 
 
-def test_the_shipped_calibration_config_loads():
-    calibration = load_calibration(ROOT / "experiments" / "calibration" / "baseline.yaml")
-    assert {t.code for t in calibration.targets.values()} >= {"A1", "A2", "A4", "A5", "A6", "A8"}
-    assert calibration.path(calibration.config.output) == (SCENARIOS / "base" / "calibrated.yaml").resolve()
+def test_derived_inputs_reproduce_the_origin_mix_of_the_top_tier_and_the_elite():
+    script = runpy.run_path(str(CALIBRATION / "derive_inputs.py"))
+    targets = script["mapped_targets"]()
+    for name in ("B1 top-tier origin", "A1 top-tier work 2019", "A9 elite origin", "A9 elite work"):
+        assert sum(targets[name].values()) == pytest.approx(1.0)
+    population = targets["B1 top-tier origin"]
+    quality = script["quality_by_origin"](population, population, targets["A9 elite origin"])
+    mixes = script["check"](population, quality)
+    for origin in ("US", "China", "Europe", "RoW"):
+        assert mixes["top tier"][origin] == pytest.approx(population[origin], abs=2e-3)
+        assert mixes["elite"][origin] == pytest.approx(targets["A9 elite origin"][origin], abs=2e-3)
+    assert quality["China"]["sigma"] < quality["US"]["sigma"]  # fewer elite than top-tier Chinese: a thinner tail
+    for shares in script["graduate_origin_mix"]().values():
+        assert sum(shares.values()) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_the_ensemble_can_be_estimated_on_a_dask_cluster(tmp_path):
+    pytest.importorskip("pyabc")
+    distributed = pytest.importorskip("distributed")
+    from simulation.calibrate.abc import estimate
+
+    calibration = load_calibration(write_config(tmp_path))
+    observed = {n: t.value for n, t in calibration.targets.items()}
+    settings = calibration.config.abc.model_copy(update={"population": 4, "generations": 1, "max_simulations": 8})
+    with distributed.Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as client:
+        posterior = estimate(calibration, observed, {"us_2021": 1.0}, settings, seed=1, client=client, log=lambda _: None)
+    assert len(posterior.particles) == 4 and posterior.simulations >= 4
+    assert set(posterior.simulated[0]) == set(calibration.targets)
+
+
+def test_without_pyabc_calibrate_says_which_extra_to_install(tmp_path, monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pyabc", None)  # import pyabc now raises ImportError
+    assert main(["calibrate", str(write_config(tmp_path))]) == 2
+    err = capsys.readouterr().err
+    assert "talentsim[calibrate]" in err and "Traceback" not in err

@@ -13,6 +13,9 @@ from simulation import load_scenario, run
 from simulation.cli import main
 from simulation.compare import (
     CompareError,
+    UnpairedError,
+    key_findings,
+    pairing,
     compare_table,
     curve_differences,
     differences,
@@ -22,8 +25,9 @@ from simulation.compare import (
     plot_compare_difference,
     scenario_labels,
 )
+from simulation.observe import TIERS
 from simulation.results import migration_curve
-from simulation.style import caption_of, region_colours
+from simulation.style import caption_of, region_colours, title_of
 
 from conftest import SCENARIOS, small_version
 
@@ -109,8 +113,8 @@ def test_scenario_labels_tell_repeated_names_apart(results):
 
 def test_indicators_hold_every_replicate_and_shares_sum_to_one(results):
     values = indicators(results[0], [2020, 2027])
-    assert set(values["indicator"]) == {"top-tier share", "elite share", "home retention (top-tier)",
-                                        "net inflow per year"}
+    tiers = {f"{t.replace('_', '-')} share" for t in TIERS if t != "all"}  # every tier the results declare
+    assert set(values["indicator"]) == tiers | {"home retention (top-tier)", "net inflow per year"}
     shares = values[values.indicator == "top-tier share"]
     assert shares.groupby(["year", "replicate"])["value"].sum().to_numpy() == pytest.approx(1.0)
     net = values[values.indicator == "net inflow per year"]
@@ -165,7 +169,7 @@ def test_compare_curves_draw_each_scenario_on_shared_axes(results):
     names = [results[0].scenario.regions[r].name for r in regions]
     lines = by_gid(fig, "median:")
     assert len(lines) == 2 * len(regions)
-    assert legend_texts(fig) == [*names, "baseline", "visa_cut"]
+    assert legend_texts(fig) == [*names, "Baseline", "Visa cut"]  # human names, not ids
     assert ax.get_xlabel() == "Year" and ax.get_ylabel() == "Share of top-tier researchers (%)"
     colours = region_colours(regions)
     for label, result in zip(["baseline", "visa_cut"], results):
@@ -176,7 +180,12 @@ def test_compare_curves_draw_each_scenario_on_shared_axes(results):
             np.testing.assert_allclose(line.get_ydata(), expected.loc[region].to_numpy())
             assert to_hex(line.get_color()) == colours[region].lower()
     assert lines["baseline:US"].get_linestyle() == "-" and lines["visa_cut:US"].get_linestyle() == "--"
-    assert "'visa_cut' (3 replicates" in caption_of(fig)
+    markers = {lines[f"baseline:{r}"].get_marker() for r in regions}
+    assert len(markers) == len(regions)  # regions differ by marker too: they stay apart in greyscale
+    assert sorted(by_gid(fig, "end_label:")) == sorted(names)  # each region named at its line's end
+    assert by_gid(fig, "policy:")["2025"].get_xdata()[0] == pytest.approx(LEVER_YEAR)  # the lever's start marked
+    assert by_gid(fig, "fitted_period")  # the fitted years shaded
+    assert "Visa cut (visa_cut): 3 replicates" in caption_of(fig) and "Median of 3 replicates" in caption_of(fig)
 
 
 def test_compare_difference_draws_the_paired_median_and_band_in_percentage_points(results):
@@ -197,8 +206,8 @@ def test_compare_difference_draws_the_paired_median_and_band_in_percentage_point
             for year, median in rows.median().items():
                 ys = vertices[np.isclose(vertices[:, 0], year), 1]
                 assert ys.min() <= median + 1e-9 <= ys.max() + 2e-9
-    assert legend_texts(fig) == ["visa_cut minus baseline"]
-    assert "paired by replicate seed" in caption_of(fig)
+    assert legend_texts(fig) == ["Visa cut minus Baseline"]
+    assert "median of paired differences" in caption_of(fig) and "UNPAIRED" not in caption_of(fig)
     with pytest.raises(CompareError, match="at least one other"):
         plot_compare_difference(results[:1])
 
@@ -224,11 +233,112 @@ def test_compare_command_writes_figures_and_the_indicator_table(folders, tmp_pat
     assert sorted(p.name for p in out.iterdir()) == ["compare.csv", "compare_curves.png", "compare_difference.png"]
     table = pd.read_csv(out / "compare.csv")
     assert sorted(table["year"].unique()) == [2026, 2027]
+    assert set(table["unit"]) == {"share", "researchers represented per year"}
+    assert table.loc[table.scenario == "visa_cut", "paired"].all()
+    assert table["statistic"].str.startswith("median of 3 replicates; low, high: 90% of replicates").all()
+    assert table.loc[table.scenario == "visa_cut", "statistic"].str.contains("median of paired differences").all()
     printed = capsys.readouterr().out
     assert "top-tier share, 2026" in printed and "visa_cut" in printed
+    # what changed comes first, then the key findings, then the full table and what the numbers are
+    changes = printed.index("'visa_cut' changes from 'baseline'")
+    assert "visa odds for China-origin researchers" in printed and "→ 0.20 from January 2025" in printed
+    assert changes < printed.index("Key findings") < printed.index("top-tier share, 2026")
+    assert "Median of 3 replicates" in printed and "median of paired differences" in printed
 
 
 def test_compare_command_explains_a_year_outside_the_runs(folders, tmp_path, capsys):
     assert main(["compare", str(folders[0]), str(folders[1]), "--at", "2040", "--out", str(tmp_path)]) == 2
     assert "year 2040 is outside" in capsys.readouterr().err
     assert main(["compare", str(folders[0]), str(folders[1]), "--at", "soon"]) == 2
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Pairing: compared replicates share their seeds, or the comparison says loudly that they do not
+
+
+@pytest.fixture(scope="module")
+def other_seed(scenarios):
+    """The variant run with another root seed: no replicate in common with the baseline runs."""
+    return run(scenarios[1], replicates=3, seed=12345)
+
+
+def test_compare_refuses_runs_that_share_no_replicate_seed(results, other_seed):
+    with pytest.raises(UnpairedError, match="shares no replicate seed.*--unpaired"):
+        compare_table([results[0], other_seed], [2027])
+    with pytest.raises(UnpairedError):
+        plot_compare_difference([results[0], other_seed])
+
+
+def test_unpaired_comparisons_are_labelled_everywhere(results, other_seed):
+    table = compare_table([results[0], other_seed], [2027], unpaired=True)
+    rows = table[table.scenario == "visa_cut"]
+    assert not rows["paired"].any()
+    assert (rows["pairs"] == 9).all()  # every replicate against every replicate: 3 x 3
+    text = format_compare_table(table)
+    assert "change visa_cut UNPAIRED" in text and "UNPAIRED: the runs share no replicate seeds" in text
+    fig = plot_compare_difference([results[0], other_seed], unpaired=True)
+    assert "(UNPAIRED)" in title_of(fig) and legend_texts(fig) == ["Visa cut minus Baseline (UNPAIRED)"]
+    assert "UNPAIRED" in caption_of(fig)
+
+
+def test_replicates_pair_on_the_seeds_both_runs_hold(results, scenarios):
+    """Five replicates against three with the same root seed: the first three seeds are shared and paired; the
+    other two are left out, and the comparison says so."""
+    five = run(scenarios[1], replicates=5)
+    how = pairing(results[0], five)
+    assert how.paired and how.shared == 3 and how.keys == ("seed",)
+    assert "2 replicate(s) held by one run only are left out" in how.describe("visa_cut", "baseline")
+    table = compare_table([results[0], five], [2027])
+    assert (table.loc[table.scenario == "visa_cut", "pairs"] == 3).all()
+
+
+def test_pairing_keys_come_from_the_manifest_so_a_parameter_draw_joins_them(results):
+    """A calibration ensemble records a parameter draw beside each replicate's seed: pairing then needs both."""
+    import copy
+
+    def with_draws(result, draws):
+        out = copy.copy(result)
+        out.manifest = {**result.manifest, "replicates": [
+            {**r, "draw": d} for r, d in zip(result.manifest["replicates"], draws)]}
+        out.stocks = result.stocks.assign(draw=result.stocks["replicate"].map(dict(enumerate(draws))))
+        return out
+
+    base, other = with_draws(results[0], [0, 1, 2]), with_draws(results[1], [0, 1, 2])
+    assert pairing(base, other).keys == ("seed", "draw") and pairing(base, other).shared == 3
+    shuffled = with_draws(results[1], [2, 0, 1])  # same seeds, other draws: nothing to pair
+    with pytest.raises(UnpairedError, match="seed and draw"):
+        pairing(base, shuffled)
+
+
+def test_a_single_replicate_shows_no_interval(scenarios):
+    one = [run(scenarios[0], replicates=1), run(scenarios[1], replicates=1)]
+    table = compare_table(one, [2027])
+    assert table["low"].isna().all() and table["high"].isna().all()
+    assert table["diff_low"].isna().all() and table["diff_high"].isna().all()
+    text = format_compare_table(table)
+    assert "[" not in text and "single replicate: no interval" in text
+    assert "none can be told from noise" in text
+
+
+def test_key_findings_are_the_changes_whose_interval_excludes_zero(results):
+    table = compare_table(results, [2027])
+    found = key_findings(table)
+    outside = table[(table.diff_low >= 0.0005) | (table.diff_high <= -0.0005)]
+    outside = outside[outside.indicator.map(lambda i: i != "net inflow per year")]
+    assert set(zip(found.loc[found.indicator != "net inflow per year", "indicator"],
+                   found.loc[found.indicator != "net inflow per year", "place"])) == set(
+        zip(outside["indicator"], outside["place"]))
+    shares = found[found.indicator != "net inflow per year"]
+    assert (shares["diff_median"].abs().diff().dropna() <= 1e-12).all()  # largest first
+
+
+def test_compare_command_refuses_unpaired_runs_unless_asked(folders, other_seed, tmp_path, capsys):
+    folder = tmp_path / "other_seed"
+    other_seed.save(folder, formats=("parquet",))
+    assert main(["compare", str(folders[0]), str(folder), "--out", str(tmp_path / "a"), "--format", "png"]) == 2
+    assert "--unpaired" in capsys.readouterr().err
+    assert main(["compare", str(folders[0]), str(folder), "--out", str(tmp_path / "b"), "--format", "png",
+                 "--unpaired"]) == 0
+    assert "UNPAIRED" in capsys.readouterr().out
+    rows = pd.read_csv(tmp_path / "b" / "compare.csv").query("scenario == 'visa_cut'")
+    assert not rows["paired"].any() and rows["statistic"].str.contains("UNPAIRED").all()

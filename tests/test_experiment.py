@@ -181,24 +181,105 @@ def test_latin_hypercube_puts_one_draw_in_each_stratum(tmp_path):
     assert uncertainty_samples(d) == samples  # seeded from the root seed
 
 
-def test_sobol_needs_a_power_of_two(tmp_path):
+def test_quasi_random_needs_a_power_of_two(tmp_path):
     text = f"""
     name: s
     scenario: {BASELINE}
     uncertainties:
       a: {{path: preferences.default.pay.mean, range: [1.0, 2.0]}}
-    sampling: {{method: sobol, samples: 100}}
+    sampling: {{method: quasi_random, samples: 100}}
     outcomes:
       us: {{kind: share, region: US, year: 2020}}
     """
     [problem] = problems_of(tmp_path, text)
     assert "sampling" in problem and "power of 2" in problem and "64 or 128" in problem
-    d = _definition(tmp_path, "{method: sobol, samples: 16}", """
+    d = _definition(tmp_path, "{method: quasi_random, samples: 16}", """
         a: {path: preferences.default.pay.mean, range: [1.0, 2.0]}
     """)
     values = sorted(s["a"] for s in uncertainty_samples(d))
     assert len(values) == 16 and 1.0 <= values[0] and values[-1] <= 2.0
     assert sorted(int((v - 1.0) * 16) for v in values) == list(range(16))  # balanced in one dimension
+
+
+def test_the_old_name_sobol_still_works_and_warns_naming_the_file(tmp_path):
+    uncertainties = """
+        a: {path: preferences.default.pay.mean, range: [1.0, 2.0]}
+    """
+    new = _definition(tmp_path, "{method: quasi_random, samples: 16}", uncertainties)
+    with pytest.warns(FutureWarning, match=r"^sampling\.method: .*'sobol' is now called 'quasi_random'.*saltelli") as caught:
+        old = _definition(tmp_path, "{method: sobol, samples: 16}", uncertainties)
+    [warning] = caught
+    assert warning.filename == str(tmp_path / "exp.yaml") and warning.lineno == 8  # the line of sampling: (after a blank first line)
+    assert old.sampling.method == "quasi_random"
+    assert uncertainty_samples(old) == uncertainty_samples(new)  # the same draws as before the rename
+
+
+SALTELLI_UNCERTAINTIES = """
+    a: {path: preferences.default.pay.mean, range: [1.0, 2.0]}
+    b: {path: preferences.default.impact.mean, distribution: {kind: normal, mean: 1.0, sd: 0.2}}
+    c: {path: search.offers_per_search, values: [2, 3, 4]}
+"""
+
+
+def test_saltelli_design_is_salib_s_mapped_through_each_distribution(tmp_path):
+    pytest.importorskip("SALib")
+    from SALib.sample import sobol as salib_sobol
+    from scipy import stats
+
+    from simulation.experiment import SAMPLER_STREAM, design, salib_problem
+
+    d = _definition(tmp_path, "{method: saltelli, samples: 8}", SALTELLI_UNCERTAINTIES)
+    unit = design(d)
+    assert unit.shape == (8 * (3 + 2), 3)
+    seed = int(np.random.SeedSequence(d.seed, spawn_key=(SAMPLER_STREAM,)).generate_state(1, np.uint32)[0])
+    direct = salib_sobol.sample(salib_problem(d), 8, calc_second_order=False, seed=seed)
+    np.testing.assert_allclose(unit, direct)  # SALib's rows, in SALib's order
+    samples = uncertainty_samples(d)
+    assert len(samples) == 40 and len(expand(load_experiment_of(tmp_path))) == 40
+    np.testing.assert_allclose([s["a"] for s in samples], 1.0 + unit[:, 0])
+    np.testing.assert_allclose([s["b"] for s in samples], stats.norm.ppf(unit[:, 1], 1.0, 0.2))
+    assert {s["c"] for s in samples} <= {2, 3, 4}
+    second = _definition(tmp_path, "{method: saltelli, samples: 8, second_order: true}", SALTELLI_UNCERTAINTIES)
+    assert len(uncertainty_samples(second)) == 8 * (2 * 3 + 2)
+
+
+def load_experiment_of(tmp_path):
+    return load_experiment(tmp_path / "exp.yaml")
+
+
+def test_morris_design_moves_one_uncertainty_a_step(tmp_path):
+    pytest.importorskip("SALib")
+    from simulation.experiment import design
+
+    d = _definition(tmp_path, "{method: morris, samples: 5, levels: 4}", SALTELLI_UNCERTAINTIES)
+    unit = design(d)
+    assert unit.shape == (5 * 4, 3)
+    for t in range(5):
+        steps = np.diff(unit[4 * t: 4 * t + 4], axis=0)
+        changed = np.abs(steps) > 1e-6
+        assert (changed.sum(axis=1) == 1).all()  # each step of a trajectory moves exactly one uncertainty
+        assert sorted(np.flatnonzero(changed.any(axis=0))) == [0, 1, 2]
+    assert np.isfinite([s["b"] for s in uncertainty_samples(d)]).all()  # the unbounded normal's grid ends are moved in
+
+
+@pytest.mark.parametrize("sampling, message", [
+    ("{method: saltelli, samples: 10}", "power of 2"),
+    ("{method: saltelli}", "saltelli needs samples: N (base samples)"),
+    ("{method: morris, samples: 4, second_order: true}", "second_order applies to method: saltelli only"),
+    ("{method: latin_hypercube, samples: 4, levels: 6}", "levels applies to method: morris only"),
+])
+def test_design_options_are_checked(tmp_path, sampling, message):
+    text = f"""
+    name: s
+    scenario: {BASELINE}
+    uncertainties:
+      a: {{path: preferences.default.pay.mean, range: [1.0, 2.0]}}
+    sampling: {sampling}
+    outcomes:
+      us: {{kind: share, region: US, year: 2020}}
+    """
+    [problem] = problems_of(tmp_path, text)
+    assert message in problem
 
 
 def test_grid_crosses_points_and_values(tmp_path):

@@ -55,5 +55,7 @@ def test_layers_import_downward_only():
     for module in mechanisms[:-1]:  # each mechanism stands on its own: none imports the model
         assert "model" not in _imports(module), module
     assert not _imports("results") & {"model", "runner", "plots", "style", "report", "compare", "cli"}
-    for module in ("plots", "style", "report", "compare"):
+    for module in ("plots", "style", "report", "compare", "spreadsheet"):
         assert not _imports(module) & {"model", "cli"}, module
+    assert _imports("summary") == set()  # the one statistic depends on nothing
+    assert _imports("changes") == {"scenario"}  # what a scenario changes is read from scenarios alone

@@ -36,7 +36,7 @@ from simulation.plots import (
     sweep_figures,
 )
 from simulation.results import migration_curve
-from simulation.style import COLUMN_WIDTH_IN, DPI, FIXED, caption_of, region_colours
+from simulation.style import COLUMN_WIDTH_IN, DPI, FIXED, caption_of, region_colours, title_of
 
 from conftest import small_version
 
@@ -151,7 +151,8 @@ def test_migration_curve_shows_the_published_shares_with_their_source(result):
         point = points[f"{p['region']}:{p['year']}"]
         assert point.get_xdata()[0] == p["year"] and point.get_ydata()[0] == p["share"]
     assert "MacroPolo Global AI Talent Tracker" in caption_of(fig)
-    assert "3 replicates" in caption_of(fig) and "central 90%" in caption_of(fig)
+    assert "median of 3 replicates" in caption_of(fig) and "90% of replicates fall inside" in caption_of(fig)
+    assert "EVIDENCE" not in caption_of(fig)  # sources in words, not internal codes
 
 
 def test_saved_figure_keeps_the_report_column_width(result, tmp_path):
@@ -219,7 +220,7 @@ def test_cohort_stay_figure_draws_the_pooled_rates_and_the_published_stay_rates(
     (ax,) = [a for a in fig.axes if a.get_visible()]
     assert ax.get_xlabel() == "Years since PhD" and "(%)" in ax.get_ylabel()
     pooled = cohort_stay_curve(result.cohorts)
-    pooled = pooled[(pooled.training_region == "US") & (pooled.active >= 30)]
+    pooled = pooled[(pooled.training_region == "US") & (pooled.active >= 30) & (pooled.cohorts >= 5)]
     expected = medians(pooled, ["years_since_entry"], "stay_rate")
     line = by_gid(fig, "median:")["US:all"]
     np.testing.assert_allclose(line.get_xdata(), expected["years_since_entry"])
@@ -234,8 +235,26 @@ def test_cohort_stay_figure_draws_the_pooled_rates_and_the_published_stay_rates(
     assert texts[0] == "All origins trained abroad"
     notes = {p["note"][0].upper() + p["note"][1:] for p in published}
     assert notes <= set(texts)
-    assert "CSET" in caption_of(fig) and "ORISE" in caption_of(fig) and "A6-A8" in caption_of(fig)
+    assert "CSET" in caption_of(fig) and "ORISE" in caption_of(fig) and "EVIDENCE" not in caption_of(fig)
     check_layout(fig)
+
+
+def test_cohort_stay_curves_stop_where_too_few_cohorts_remain(result):
+    """A run 2019-2027 has eight entry cohorts: a point k years after entry pools only the cohorts that have been
+    in research that long, so the curve must stop where fewer than five remain."""
+    pooled = cohort_stay_curve(result.cohorts)
+    us = pooled[pooled.training_region == "US"]
+    assert us["cohorts"].max() >= 5 and us["cohorts"].min() < 5  # the run holds points on both sides of the cut
+    last_enough = us.loc[us.cohorts >= 5, "years_since_entry"].max()
+    for minimum in (5, 3):
+        fig = plot_cohort_stay(result, hosts=["US"], min_cohorts=minimum)
+        drawn = by_gid(fig, "median:")["US:all"].get_xdata()
+        allowed = us.loc[(us.cohorts >= minimum) & (us.active >= 30), "years_since_entry"]
+        assert drawn.max() == pytest.approx(allowed.max())
+        if minimum == 5:
+            assert drawn.max() <= last_enough
+        assert f"fewer than {minimum} entry cohorts" in caption_of(fig)
+        plt.close(fig)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -257,7 +276,7 @@ def test_flow_matrix_counts_the_moves_of_the_period(result):
         flow_matrix(flows, start=2022, end=2020)
 
 
-def test_flow_figure_shows_the_median_matrix_and_net_balances(result):
+def test_flow_figure_shows_moves_between_regions_with_entries_and_exits_apart(result):
     fig = plot_flows(result, period=(2019, 2025))
     regions = result.scenario.region_ids
     scale = result.scenario.population.represents / result.scenario.run.researchers
@@ -265,24 +284,46 @@ def test_flow_figure_shows_the_median_matrix_and_net_balances(result):
     expected = matrix.groupby(["from_region", "to_region"])["moves_per_year"].median()
     image = by_gid(fig, "flow_matrix")[""]
     data = image.get_array()
-    sources, targets = [*regions, ENTRY], [*regions, EXIT]
-    assert data.shape == (len(sources), len(targets))
-    for i, s in enumerate(sources):
-        for j, t in enumerate(targets):
-            if (s, t) == (ENTRY, EXIT):
-                assert np.ma.is_masked(data[i, j])
+    assert data.shape == (len(regions), len(regions))  # regions only: entries and exits are drawn apart
+    for i, s in enumerate(regions):
+        for j, t in enumerate(regions):
+            if s == t:
+                assert np.ma.is_masked(data[i, j])  # moves within a region are not moves between regions
             else:
-                assert data[i, j] == pytest.approx(expected.get((s, t), np.nan))
+                assert data[i, j] == pytest.approx(expected.get((s, t), 0.0))
+    assert by_gid(fig, "colour_bar")  # the matrix has its colour bar
     net = net_flows(matrix, regions).groupby("region")["net"].median()
     bars = by_gid(fig, "net:")
     assert sorted(bars) == sorted(regions)
     for region, bar in bars.items():
         assert bar.get_width() == pytest.approx(net[region])
         assert to_hex(bar.get_facecolor()) == region_colours(regions)[region].lower()
-    matrix_ax, bar_ax = fig.axes[:2]
+    entering = matrix[matrix.from_region == ENTRY].groupby(["replicate", "to_region"])["moves_per_year"].sum()
+    leaving = matrix[matrix.to_region == EXIT].groupby(["replicate", "from_region"])["moves_per_year"].sum()
+    for region in regions:
+        assert by_gid(fig, "entry:")[region].get_height() == pytest.approx(
+            entering.xs(region, level="to_region").median())
+        assert by_gid(fig, "exit:")[region].get_height() == pytest.approx(
+            leaving.xs(region, level="from_region").median())
+    names = [result.scenario.regions[r].name for r in regions]
+    matrix_ax = image.axes
     assert matrix_ax.get_xlabel() == "To (region joined)" and matrix_ax.get_ylabel() == "From (region left)"
-    assert "researchers per year" in bar_ax.get_xlabel()
-    assert "2019-2025" in caption_of(fig) and "scaled" in caption_of(fig)
+    assert [t.get_text() for t in matrix_ax.get_yticklabels()] == names  # one name per region, never the id
+    assert "researchers represented per year" in by_gid(fig, "net:")[regions[0]].axes.get_xlabel().replace("\n", " ")
+    assert "Jan 2019 to Jan 2025" in caption_of(fig) and "researchers represented" in caption_of(fig)
+
+
+def test_flow_figure_defaults_to_the_years_after_the_first_policy_change(result):
+    import copy
+
+    changed = copy.copy(result)
+    changed.manifest = {**result.manifest, "changes": {"reference": "baseline", "changes": [
+        {"path": "levers.visa_odds.US.China", "label": "x", "old": "0.6", "new": "0.2", "start": "2023-01",
+         "end": None, "lever": True, "text": "x"}]}}
+    fig = plot_flows(changed)
+    assert "Jan 2023 to Jan 2027" in title_of(fig) and "first policy change" in caption_of(fig)
+    fig = plot_flows(result)  # no policy change recorded: the whole run
+    assert "Jan 2019 to Jan 2027" in title_of(fig)
 
 
 def test_employer_headcounts_show_first_and_last_medians(result):
@@ -300,7 +341,7 @@ def test_employer_headcounts_show_first_and_last_medians(result):
         colour = region_colours(result.scenario.region_ids)[employers[employer].region]
         assert to_hex(lasts[employer].get_color()) == colour.lower()
     assert len(by_gid(fig, "last:top_tier_headcount:")) == len(employers)
-    assert fig.axes[0].get_xlabel() == "Researchers employed (log scale)"
+    assert fig.axes[0].get_xlabel() == "Employed, log scale\n(researchers represented)"
     texts = legend_texts(fig)
     assert texts[:2] == [f"{first:.4g}", f"{last:.4g}"]
     check_layout(fig)
@@ -341,7 +382,8 @@ def test_every_run_figure_has_labelled_axes_a_caption_and_fits_the_column(result
         y_labelled = any(ax.get_ylabel() for ax in fig.axes) or fig.talentsim_body.get_supylabel()
         y_named = name == "employers" and all(t.get_text() for t in fig.axes[0].get_yticklabels())
         assert y_labelled or y_named, name
-        assert "Scenario 'baseline'" in caption_of(fig)
+        assert "Scenario: Baseline (baseline)" in caption_of(fig)
+        assert "EVIDENCE" not in caption_of(fig) and "Baseline" in title_of(fig)
         image = saved_png(fig, tmp_path, name)
         assert image.width <= (COLUMN_WIDTH_IN + 0.15) * DPI, name
     assert names == ["migration_curve", "migration_by_origin", "retention_curve", "cohort_stay", "flows",
@@ -365,7 +407,7 @@ def test_a_figure_can_be_drawn_into_a_given_axes(result):
     assert plot_migration_curves(result, ax=left) is fig
     plot_retention_curves(result, ax=right)
     assert left.get_legend() is not None and right.get_legend() is not None
-    assert left.get_title() == "Where top-tier AI researchers work"
+    assert left.get_title() == "Where top-tier AI researchers work: Baseline"
     drawn = [a for a in fig.findobj(matplotlib.lines.Line2D) if str(a.get_gid()).startswith("median:")]
     assert len(drawn) == 2 * len(result.scenario.region_ids)
 
@@ -566,3 +608,19 @@ def test_plot_command_draws_sweep_figures(swept, tmp_path, capsys):
                                                           "sweep_outcome_us_top_tier_share_2026.png"]
     assert main(["plot", str(swept), "--outcome", "nonsense"]) == 2
     assert "unknown outcome" in capsys.readouterr().err
+
+
+def test_places_beyond_the_regions_get_a_name_and_their_own_style(result):
+    """Categories the results declare besides regions (researchers without a research post) are placed after the
+    regions, named in words and drawn with their own colour, marker and dash, with no change to the figure code."""
+    from simulation.observe import UNPLACED
+    from simulation.plots import _names, _places
+    from simulation.style import region_styles
+
+    table = pd.DataFrame({"region": [*result.scenario.region_ids, UNPLACED]})
+    places = _places(result, table)
+    assert places == [*result.scenario.region_ids, UNPLACED]
+    assert _names(result)[UNPLACED] == "No research post"
+    styles = region_styles(places)
+    assert len({(str(s["ls"]), s["marker"]) for s in styles.values()}) == len(styles)
+    assert len({s["color"] for s in styles.values()}) == len(styles)

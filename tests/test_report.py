@@ -62,7 +62,7 @@ def test_report_holds_description_indicators_figures_and_provenance(report, fold
     text = report.read_text(encoding="utf-8")
     scenario = load_scenario(SCENARIOS / "baseline.yaml")
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert "Scenario &#x27;baseline&#x27;" in text
+    assert "Scenario: Baseline" in text and "Scenario &#x27;baseline&#x27;" in text
     assert scenario.description.split(".")[0].replace("'", "&#x27;") in text
     assert "Share of top-tier researchers working in the region" in text
     assert "Home retention of top-tier researchers, by origin" in text
@@ -79,6 +79,45 @@ def test_report_holds_description_indicators_figures_and_provenance(report, fold
     assert "talentsim run scenarios/baseline.yaml --replicates 3" in text
     assert "SHA-256" in text and "stocks.parquet" in text
     assert "Resolved scenario" in text and "visa_odds" in text
+
+
+def test_report_says_what_changed_and_what_is_found_before_the_tables(folder, report, tmp_path):
+    from simulation import load_results
+    from simulation.changes import changes_between
+
+    result = load_results(folder)
+    # run from a Scenario object, not a file: the manifest names no scenario to compare with, and the report says so
+    assert "does not record what" in report.read_text(encoding="utf-8")
+    scenario = tmp_path / "cut.yaml"
+    scenario.write_text("name: cut\nextends: " + (SCENARIOS / "baseline.yaml").as_posix() + "\n"
+                        "levers:\n  compute_access:\n    China:\n      - {from: 2024-01, value: 0.2}\n")
+    changed = run(small_version(load_scenario(scenario), researchers=2000, end="2027-01"), replicates=3)
+    changed.manifest["changes"] = {
+        "reference": "baseline", "reference_file": "scenarios/baseline.yaml",
+        "changes": [c.to_dict() for c in changes_between(result.scenario, changed.scenario)]}
+    text = report_html(changed)
+    line = "Compute access in China (multiplier on compute per researcher): ×0.60 → ×0.20 from January 2024"
+    order = [text.index(marker) for marker in ('id="changes"', line, 'id="findings"',
+                                               "What the model cannot tell you", 'id="headline"', 'id="figures"')]
+    assert order == sorted(order)
+    assert "Median of 3 replicates" in text and "researchers represented" in text
+    assert "EVIDENCE" not in text and "<th>Code</th>" not in text  # sources in words
+
+
+def test_a_single_replicate_report_shows_no_interval(baseline, tmp_path):
+    result = run(small_version(baseline, researchers=2000, end="2022-01"), replicates=1)
+    text = report_html(result)
+    assert 'class="interval"' not in text and "single replicate: no interval" in text.replace("Value of a s", "s")
+    assert "no change can be told from the noise" in text
+
+
+def test_the_limitations_box_is_the_model_descriptions_section():
+    from simulation.report import limitations
+
+    model = (Path(__file__).resolve().parents[1] / "docs" / "model.md").read_text(encoding="utf-8")
+    section = model.split("<!-- limitations: start -->", 1)[1].split("<!-- limitations: end -->", 1)[0]
+    assert [line[2:].strip() for line in section.strip().splitlines()] == limitations()
+    assert len(limitations()) >= 5
 
 
 def test_report_indicator_years_can_be_chosen(folder):
@@ -240,7 +279,12 @@ def test_comparison_report_loads_in_chromium(chromium, folder, baseline, tmp_pat
         other, formats=("parquet",))
     path = write_comparison_report(load_many([folder, other]), tmp_path / "compare.html", at=[2026])
     text = path.read_text(encoding="utf-8")
-    assert "visa_cut minus baseline" in text and "paired by replicate seed" in text
+    assert "Change: Visa cut" in text and "median of paired differences" in text and "UNPAIRED" not in text
+    # what changed, then the key findings and the limitations, before the figures and the full table
+    order = [text.index(marker) for marker in (
+        'id="changes"', "visa odds for China-origin researchers: 0.57 → 0.20 from January 2025",
+        'id="findings"', "What the model cannot tell you", 'id="figures"', 'id="indicators"')]
+    assert order == sorted(order)
     found = problems_on_load(chromium, path)
     assert found["errors"] == [] and found["exceptions"] == [] and found["failed"] == []
     assert len(found["images"]) == 2 and all(i["complete"] and i["width"] > 0 for i in found["images"])
