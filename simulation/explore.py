@@ -40,7 +40,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from .scenario import Levers, Scenario, _as_schedule, _unwrap, load_scenario, merge, scenario_from_dict, value_at
+from .inputs.fields import as_schedule as _as_schedule
+from .inputs.fields import unwrap as _unwrap
+from .scenario import Levers, Scenario, load_scenario, merge, scenario_from_dict, value_at
 
 __all__ = [
     "DEFAULT_REPLICATES",

@@ -68,7 +68,8 @@ def test_controls_take_unit_range_and_meaning_from_the_schema(controls, baseline
     assert visa.later == (("2025-04", 0.61),)  # the starting scenario's own later step, which a change replaces
 
     bonus = by_key(controls, "levers.signing_bonus.openai.standard.bonus_usd")
-    assert bonus.unit == "USD" and bonus.group == "Money" and bonus.minimum == 0.0 and bonus.maximum is None
+    assert bonus.unit == "USD" and bonus.group == "Money" and bonus.minimum == 0.0
+    assert bonus.maximum is None or bonus.maximum >= 1e9  # the schema's bound for overflow, far above any offer
     assert bonus.reference == 500_000 and bonus.high >= 3 * 5_000_000 / 10  # one span for every employer's bonus
     assert "threshold" in bonus.description
 
@@ -100,13 +101,16 @@ def test_the_saved_file_extends_the_start_holds_only_the_changes_and_loads_as_sh
     save_scenario(built, target, command="talentsim run what_if.yaml")
     data = yaml.safe_load(target.read_text())
     assert set(data) == {"extends", "name", "description", "levers"}
+    # The other origins keep their shares of the rest, in the baseline's mix at the change month.
+    mix = value_at(baseline.levers.pipeline.origin_mix, MONTH)
+    others = {k: v for k, v in mix.items() if k != "China"}
+    rest = {k: pytest.approx(v * 0.6 / sum(others.values())) for k, v in others.items()}
     assert data["levers"] == {
         "visa_odds": {"US": {"China": [{"from": "2025-01", "value": 0.2}]}},
         "signing_bonus": {"openai": {"standard": [{"from": "2025-01", "value": {
             "budget_usd_m_per_year": 15.0, "bonus_usd": 2_000_000.0, "max_usd": 5_000_000.0,
             "target_quantile": 0.99, "quality_elasticity": 1.0}}]}},
-        "pipeline": {"origin_mix": [{"from": "2025-01", "value": {
-            "China": 0.4, "US": pytest.approx(0.2), "Europe": pytest.approx(0.16), "RoW": pytest.approx(0.24)}}]},
+        "pipeline": {"origin_mix": [{"from": "2025-01", "value": {"China": 0.4, **rest}}]},
     }
     assert "2025-01" in data["description"] and "0.2" in data["description"]
     loaded = load_scenario(target)
@@ -203,7 +207,13 @@ def test_the_explorer_shows_what_talentsim_run_of_the_saved_file_gives(explorer,
     again = compare_table([load_results(tmp_path / "base"), load_results(tmp_path / "changed")], at=[2026.0])
     numbers = ["median", "low", "high", "diff_median", "diff_low", "diff_high"]
     assert list(shown.columns) == list(again.columns)
-    pd.testing.assert_frame_equal(shown.drop(columns="paired"), again.drop(columns="paired"), check_dtype=False)
+    def plain(table):  # missing counts read as NaN in one table and as <NA> in the other
+        table = table.drop(columns="paired").copy()
+        if "pairs" in table.columns:
+            table["pairs"] = pd.to_numeric(table["pairs"], errors="coerce").astype(float)
+        return table
+
+    pd.testing.assert_frame_equal(plain(shown), plain(again), check_dtype=False)
     assert len(again) and again[numbers[:3]].notna().all().all()
     changed_rows = again[again.scenario == "visa_cut"]
     assert (changed_rows["diff_median"].abs() > 0).any()  # the change did change something
@@ -215,7 +225,7 @@ def test_the_report_is_the_one_talentsim_report_writes(explorer, baseline, tmp_p
     assert explorer.wait(job).state == "done"
     html = explorer.report("run")
     assert html.startswith("<!DOCTYPE html>") and "talentsim scenario report" in html
-    assert "Scenario 'baseline'" in html and "<img" in html and "http://" not in html.split("</head>")[0]
+    assert "<h1>Scenario: " in html and "<img" in html and "http://" not in html.split("</head>")[0]
 
 
 def test_explore_says_what_to_install_when_the_extra_is_missing(monkeypatch, capsys):

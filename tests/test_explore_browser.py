@@ -213,7 +213,7 @@ def test_an_analyst_changes_levers_reads_the_answer_saves_and_reproduces_it(brow
                  "--format", "parquet"]) == 0
     table = compare_table([load_results(workspace / "runs/base"), load_results(workspace / "runs/changed")])
     expected = {}
-    for (indicator, year, place), rows in table.groupby(["indicator", "year", "place"], sort=False):
+    for (indicator, _year, place), rows in table.groupby(["indicator", "year", "place"], sort=False):
         values = [format_value(indicator, v) for v in rows["median"]]
         values.append(format_difference(indicator, rows["diff_median"].iloc[1]))
         expected[(indicator, place)] = values
