@@ -430,10 +430,10 @@ def describe_changes(changes: Sequence[Change | dict], reference: str, *, settin
 
 def extended_scenario(path: str | Path) -> Scenario | None:
     """Return the resolved scenario that the file at ``path`` ``extends:`` (None if it extends none)."""
-    from .scenario import _read_yaml  # the one bounded YAML reader of scenario files
+    from .scenario import _read  # the one bounded YAML reader of scenario files
 
     path = Path(path)
-    parent = _read_yaml(path).get("extends")
+    parent = _read(path).get("extends")
     if not isinstance(parent, str) or not parent.strip():
         return None
     return load_scenario(path.parent / parent)
@@ -450,9 +450,9 @@ def run_changes_record(scenario: Scenario, path: str | Path | None,
         reference = extended_scenario(path)
         file = None
         if reference is not None:
-            from .scenario import _read_yaml
+            from .scenario import _read
 
-            file = os.path.normpath(Path(path).parent / _read_yaml(Path(path))["extends"])
+            file = os.path.normpath(Path(path).parent / _read(Path(path))["extends"])
     else:
         reference = None
     if reference is None:

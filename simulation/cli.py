@@ -192,6 +192,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="check the experiment and show its runs without running them")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no table of outcomes")
     p.set_defaults(handler=cmd_sweep)
+    p = commands.add_parser("explore", help="start the what-if explorer in the browser (needs the explore extra)",
+                            description="Start a local web app: a control for every lever of the scenario, the "
+                            "migration and retention curves of the changed scenario over the starting one with "
+                            "replicate bands, the paired difference and the headline table, updated as levers move; "
+                            "save the change as a scenario file, download the HTML report. Needs the explore extra: "
+                            "pip install -e \".[explore]\".")
+    p.add_argument("scenario", type=Path, nargs="?", default=Path("scenarios/baseline.yaml"),
+                   help="scenario to start from (default: scenarios/baseline.yaml)")
+    p.add_argument("--replicates", type=_positive_int, default=5, help="replicates at the start (default 5; "
+                   "changeable on the page)")
+    p.add_argument("--researchers", type=_whole_number, default=10_000, help="researchers at the start of each run "
+                   "(default 10,000; changeable on the page)")
+    p.add_argument("--port", type=_port, default=8765, help="port to serve on (default 8765; 0 picks a free one)")
+    p.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1: this machine only)")
+    p.set_defaults(handler=cmd_explore)
+
     p = commands.add_parser("calibrate", help="fit a scenario's parameters to published targets")
     p.add_argument("config", type=Path, help="calibration file, e.g. experiments/calibration/baseline.yaml")
     p.add_argument("--no-recovery", action="store_true", help="skip the recovery check (fit the real targets only)")
@@ -256,6 +272,35 @@ def cmd_run(args: argparse.Namespace) -> int:
               f"{', figures' if not args.no_figures else ''})"
               + ("; it replaces the earlier run there" if folder.replaced else ""))
     return EXIT_OK
+
+
+def _port(text: str) -> int:
+    value = _whole_number(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 65535 (got {value})")
+    return value
+
+
+def cmd_explore(args: argparse.Namespace) -> int:
+    from .scenario import ScenarioError, load_scenario
+
+    scenario = load_scenario(args.scenario)  # a mistake in the file is reported here, before anything starts
+    try:
+        scenario.with_run(replicates=args.replicates, researchers=args.researchers)
+    except ScenarioError as exc:
+        raise BadInput("\n".join(_as_option(problem) for problem in exc.problems)) from None
+    try:
+        from .explore_server import serve
+    except ImportError as exc:
+        raise BadInput(f"talentsim explore needs the explore extra ({exc.name} is missing): "
+                       "pip install -e \".[explore]\"") from None
+    from .explore_server import PortUnavailable
+
+    try:
+        return serve(args.scenario, host=args.host, port=args.port, replicates=args.replicates,
+                     researchers=args.researchers)
+    except PortUnavailable as exc:
+        raise BadInput(str(exc)) from None
 
 
 def _write_run_xlsx(result, out: Path) -> Path:

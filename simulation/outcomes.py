@@ -97,6 +97,14 @@ def _check_year(year: float, key: str, scenario: Scenario) -> Check:
         ), int(year) if float(year).is_integer() else year
 
 
+def _check_between(between: tuple[float, float], scenario: Scenario) -> Check:
+    first, last = between
+    if last <= first:
+        yield "between", "the second year must come after the first", list(between)
+    yield from _check_year(first, "between", scenario)
+    yield from _check_year(last, "between", scenario)
+
+
 def _step_at(table: pd.DataFrame, year: float) -> int:
     """Return the first recorded step on or after ``year`` (a decimal year)."""
     steps = table.loc[table["year"] >= year - YEAR_TOLERANCE, "step"]
@@ -207,11 +215,7 @@ class _Period(_Declared):
 
     def check(self, scenario: Scenario) -> Check:
         yield from super().check(scenario)
-        first, last = self.between
-        if last <= first:
-            yield "between", "the second year must come after the first", list(self.between)
-        yield from _check_year(first, "between", scenario)
-        yield from _check_year(last, "between", scenario)
+        yield from _check_between(self.between, scenario)
         if self.from_region == self.to_region:
             yield "to", "must differ from 'from'", self.to_region
 
@@ -394,11 +398,7 @@ class EmployerHiresOutcome(_EmployerCheck):
 
     def check(self, scenario: Scenario) -> Check:
         yield from super().check(scenario)
-        first, last = self.between
-        if last <= first:
-            yield "between", "the second year must come after the first", list(self.between)
-        yield from _check_year(first, "between", scenario)
-        yield from _check_year(last, "between", scenario)
+        yield from _check_between(self.between, scenario)
 
     def default_label(self) -> str:
         first, last = self.between

@@ -18,7 +18,7 @@ from .resources import check_memory
 from .results import RunResult, tables_from_recorder
 from .scenario import Scenario, load_scenario
 
-__all__ = ["replicate_seeds", "run", "simulate"]
+__all__ = ["assemble", "replicate_seeds", "run", "run_replicate", "simulate"]
 
 
 def replicate_seeds(root: int, replicates: int) -> list[int]:
@@ -75,7 +75,7 @@ def run(
     draws = [ensemble.draw_for(i) for i in range(len(seeds))] if ensemble is not None else [None] * len(seeds)
 
     started = time.perf_counter()
-    parts: dict[str, list[pd.DataFrame]] = {}
+    parts: list[dict[str, pd.DataFrame]] = []
     bar = None
     if progress:
         from tqdm import tqdm
@@ -90,16 +90,34 @@ def run(
     try:
         for replicate, (replicate_seed, draw) in enumerate(zip(seeds, draws)):
             drawn = scenario if draw is None else ensemble.scenario(scenario, draw)
-            model = simulate(drawn, replicate_seed, bar.update if bar else None)
-            for name, table in tables_from_recorder(drawn, model.recorder, replicate, replicate_seed).items():
-                if draw is not None:
-                    table.insert(table.columns.get_loc("seed") + 1 if "seed" in table.columns else len(table.columns), "draw", draw)
-                parts.setdefault(name, []).append(table)
+            parts.append(run_replicate(drawn, replicate, replicate_seed, bar.update if bar else None, draw=draw))
     finally:
         if bar is not None:
             bar.close()
-    wall = time.perf_counter() - started
+    return assemble(scenario, seeds, parts, time.perf_counter() - started, source, draws=draws, ensemble=ensemble)
 
+
+def run_replicate(scenario: Scenario, replicate: int, seed: int, progress=None,
+                  draw: int | None = None) -> dict[str, pd.DataFrame]:
+    """Return the tables of one replicate of ``scenario`` run with ``seed`` (see :func:`simulate` for ``progress``);
+    ``draw``, the ensemble draw the scenario carries, if any, becomes a ``draw`` column.
+
+    :func:`run` calls it for each replicate in turn; other callers may run replicates in parallel and
+    :func:`assemble` them.
+    """
+    model = simulate(scenario, seed, progress)
+    tables = tables_from_recorder(scenario, model.recorder, replicate, seed)
+    if draw is not None:
+        for table in tables.values():
+            table.insert(table.columns.get_loc("seed") + 1 if "seed" in table.columns else len(table.columns), "draw", draw)
+    return tables
+
+
+def assemble(scenario: Scenario, seeds: list[int], parts: list[dict[str, pd.DataFrame]], wall_seconds: float,
+             source: str | None = None, *, draws: list[int | None] | None = None,
+             ensemble: Ensemble | None = None) -> RunResult:
+    """Return the run made of the replicates' tables ``parts`` (in replicate order), with its manifest."""
+    draws = draws if draws is not None else [None] * len(seeds)
     manifest = {
         "talentsim_version": _version("talentsim"),
         "scenario_name": scenario.name,
@@ -111,7 +129,7 @@ def run(
         **({"ensemble": ensemble.describe()} if ensemble is not None else {}),
         "researchers": scenario.run.researchers,
         "steps": scenario.run.steps,
-        "wall_time_seconds": round(wall, 3),
+        "wall_time_seconds": round(wall_seconds, 3),
         "python": platform.python_version(),
         "packages": {name: _version(name) for name in ("numpy", "pandas", "mesa", "pydantic")},
         "scenario": scenario.to_dict(),
@@ -120,7 +138,7 @@ def run(
         from .changes import run_changes_record
 
         manifest["changes"] = run_changes_record(scenario, source)
-    tables = {name: pd.concat(frames, ignore_index=True) for name, frames in parts.items()}
+    tables = {name: pd.concat([part[name] for part in parts], ignore_index=True) for name in parts[0]}
     return RunResult(scenario=scenario, manifest=manifest, **tables)
 
 
