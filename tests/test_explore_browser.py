@@ -202,7 +202,9 @@ def test_an_analyst_changes_levers_reads_the_answer_saves_and_reproduces_it(brow
     with page.expect_download(timeout=120_000) as download:
         page.get_by_text("Download report", exact=True).click()
     report = Path(download.value.path()).read_text(encoding="utf-8")
-    assert "talentsim scenario report" in report and "Scenario &#x27;visa_and_compute&#x27;" in report
+    from simulation.style import display_name
+
+    assert "talentsim scenario report" in report and f"<h1>Scenario: {display_name('visa_and_compute')}</h1>" in report
     assert not re.search(r"(src|href)=\"https?://", report)
 
     # talentsim run of the saved file (and of the baseline) gives the numbers the page shows.
