@@ -105,9 +105,12 @@ def test_reading_time_is_linear_in_the_number_of_keys(tmp_path):
         path = tmp_path / f"keys{count}.yaml"
         path.write_text("".join(f"k{i:07d}: {i}\n" for i in range(count)))
         assert path.stat().st_size < MAX_BYTES
-        started = time.perf_counter()
-        read_mapping(path, InputError, "", "")
-        times.append(time.perf_counter() - started)
+        best = float("inf")
+        for _ in range(2):  # CPU time, best of two: a busy machine must not make the ratio
+            started = time.process_time()
+            read_mapping(path, InputError, "", "")
+            best = min(best, time.process_time() - started)
+        times.append(best)
     assert times[1] < 4 * times[0] * 2.5 + 0.5, times  # four times the keys: far from sixteen times the time
     # and a scenario with that many unknown keys is reported (one line each) in bounded time too
     data = yaml.safe_load(WORLD.read_text())
