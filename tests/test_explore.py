@@ -69,7 +69,8 @@ def test_controls_take_unit_range_and_meaning_from_the_schema(controls, baseline
     assert visa.later == (("2025-04", 0.61),)  # the starting scenario's own later step, which a change replaces
 
     bonus = by_key(controls, "levers.signing_bonus.openai.standard.bonus_usd")
-    assert bonus.unit == "USD" and bonus.group == "Money" and bonus.minimum == 0.0 and bonus.maximum is None
+    assert bonus.unit == "USD" and bonus.group == "Money" and bonus.minimum == 0.0
+    assert bonus.maximum is None or bonus.maximum >= 1e9  # the schema bounds it only against overflow
     assert bonus.reference == 500_000 and bonus.high >= 3 * 5_000_000 / 10  # one span for every employer's bonus
     assert "threshold" in bonus.description
 
