@@ -41,7 +41,22 @@ def _reporting(command: Callable[[], int], bad_input: tuple[type[BaseException],
     except BrokenPipeError:
         raise
     except Exception as exc:  # noqa: BLE001 - each is explained; what cannot be is reported as ours
+        if _interrupted(exc):  # Ctrl-C inside a library that wrapped it (e.g. during an import)
+            print("interrupted; nothing was written for the run in progress, and finished results are kept",
+                  file=sys.stderr)
+            return EXIT_INTERRUPTED
         return _explain(exc, bad_input)
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Return whether a KeyboardInterrupt lies in the cause or context chain of ``exc``."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _explain(exc: Exception, bad_input: tuple[type[BaseException], ...]) -> int:
