@@ -213,10 +213,10 @@ def _nice_ceiling(x: float) -> float:
 def _slider(minimum: float | None, maximum: float | None, values: Sequence[float], integer: bool) -> tuple[float, float, float]:
     """Return (low, high, step) of a slider covering the allowed range, or a generous span around ``values``."""
     low = minimum if minimum is not None else min(0.0, *(3 * v for v in values)) if values else 0.0
-    if maximum is not None and minimum is not None:
-        high = maximum
-    else:
-        top = max([abs(v) for v in values] + [0.0])
+    top = max([abs(v) for v in values] + [0.0])
+    if maximum is not None and minimum is not None and (top == 0 or maximum - minimum <= 100 * top):
+        high = maximum  # a range as narrow as the values (a probability, a shift of -2 to 2): all of it
+    else:  # a wide or open range: a span around the values (the exact input takes any allowed value)
         high = _nice_ceiling(3 * top) if top > 0 else 1.0
         if maximum is not None:
             high = min(high, maximum)
@@ -701,7 +701,21 @@ _SHARED: dict[str, Any] = {}
 
 def _helper_start(latest, steps_done) -> None:  # pragma: no cover - runs in the helper processes
     _SHARED.update(latest=latest, steps_done=steps_done)
+    _exit_with_parent()
     from . import compare, runner  # noqa: F401 - warm: the first request should not pay for the imports
+
+
+def _exit_with_parent() -> None:
+    """Leave as soon as the process that started this one is gone, however it ended (killed, terminated), so no
+    helper or worker outlives the server."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True, name="talentsim-exit-with-parent").start()
 
 
 @functools.lru_cache(maxsize=8)
@@ -743,6 +757,7 @@ def _worker(jobs, replies, latest, helpers: int) -> None:  # pragma: no cover - 
 
     from .runner import assemble, replicate_seeds
 
+    _exit_with_parent()
     context = multiprocessing.get_context("spawn")
     steps_done = context.Value("q", 0)
     pool = ProcessPoolExecutor(max_workers=helpers, mp_context=context, initializer=_helper_start,

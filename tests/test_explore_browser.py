@@ -125,9 +125,18 @@ def set_lever(page, lever: str, label: str, value: str) -> None:
     control = panel.locator(".ts-control", has=page.get_by_text(label, exact=True))
     if not control.first.is_visible():
         panel.locator(".v-expansion-panel-header").first.click()
+    header = panel.locator(".v-expansion-panel-header").first
     box = control.first.get_by_label("value")
-    box.fill(value)
-    box.press("Enter")
+    for _ in range(3):  # a redraw of the page between typing and Enter can swallow the value: type it again
+        box.fill(value)
+        box.press("Enter")
+        try:
+            page.wait_for_function("h => h.innerText.includes('changed')", arg=header.element_handle(),
+                                   timeout=15_000)
+            return
+        except Exception:  # noqa: BLE001 - playwright's TimeoutError
+            continue
+    raise AssertionError(f"the page did not take {value} for {lever}: {label}")
 
 
 def test_an_analyst_changes_levers_reads_the_answer_saves_and_reproduces_it(browser, app, workspace, shots,
