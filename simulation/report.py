@@ -50,6 +50,18 @@ INDICATOR_TITLES = {
 }
 
 
+
+def checksum_table(paths) -> list[str]:
+    """Return the HTML listing of the files among ``paths`` that exist, with their sizes and SHA-256 checksums."""
+    files = [Path(p) for p in paths if Path(p).is_file()]
+    if not files:
+        return []
+    listing = "".join(f"<tr><td><code>{_e(f.name)}</code></td><td>{f.stat().st_size:,}</td>"
+                      f"<td><code>{sha256(f)}</code></td></tr>" for f in files)
+    return ["<details><summary>Files and their SHA-256 checksums</summary>"
+            '<table><thead><tr><th>File</th><th>Bytes</th><th>SHA-256</th></tr></thead>'
+            f"<tbody>{listing}</tbody></table></details>"]
+
 def indicator_title(indicator: str) -> str:
     """Return an indicator's heading: 'top-tier share' -> 'Share of top-tier researchers working in the region'."""
     if indicator in INDICATOR_TITLES:
@@ -321,13 +333,7 @@ def _provenance_html(result: RunResult, folder: str | Path | None, heading_level
     body = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
     out = [f'<table class="kv"><tbody>{body}</tbody></table>']
     if folder is not None:
-        files = [Path(folder) / name for name in m.get("files", []) if (Path(folder) / name).is_file()]
-        if files:
-            listing = "".join(f"<tr><td><code>{_e(f.name)}</code></td><td>{f.stat().st_size:,}</td>"
-                              f"<td><code>{sha256(f)}</code></td></tr>" for f in files)
-            out.append("<details><summary>Files and their SHA-256 checksums</summary>"
-                       '<table><thead><tr><th>File</th><th>Bytes</th><th>SHA-256</th></tr></thead>'
-                       f"<tbody>{listing}</tbody></table></details>")
+        out += checksum_table([Path(folder) / name for name in m.get("files", [])])
     scenario = m.get("scenario") or result.scenario.to_dict()
     text = yaml.safe_dump(scenario, sort_keys=False, allow_unicode=True, width=110)
     out.append("<details><summary>Resolved scenario (every setting the run used)</summary>"

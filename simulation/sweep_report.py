@@ -12,7 +12,6 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .outputs import sha256
 from .report import REPORT_DPI, _document, _e, _figure_html
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -226,14 +225,10 @@ def _provenance(analysis: Analysis, folder: str | Path | None) -> str:
     body = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
     out = [f'<table class="kv"><tbody>{body}</tbody></table>']
     if folder is not None:
-        files = [Path(folder) / n for n in ("experiment.json", "outcomes.parquet", "curves.parquet", "index.parquet")
-                 if (Path(folder) / n).is_file()]
-        if files:
-            listing = "".join(f"<tr><td><code>{_e(f.name)}</code></td><td>{f.stat().st_size:,}</td>"
-                              f"<td><code>{sha256(f)}</code></td></tr>" for f in files)
-            out.append("<details><summary>Files and their SHA-256 checksums</summary>"
-                       '<table><thead><tr><th>File</th><th>Bytes</th><th>SHA-256</th></tr></thead>'
-                       f"<tbody>{listing}</tbody></table></details>")
+        from .report import checksum_table
+
+        out += checksum_table(Path(folder) / n for n in ("experiment.json", "outcomes.parquet", "curves.parquet",
+                                                          "index.parquet"))
     import yaml
 
     text = yaml.safe_dump(info.get("experiment", {}), sort_keys=False, allow_unicode=True, width=110)
