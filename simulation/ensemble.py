@@ -43,10 +43,16 @@ class ParameterPlace:
     path: str
     start: str | None = None  # YYYY-MM: the value holds from this month (earlier steps are kept)
     until: str | None = None  # YYYY-MM: the scenario's own schedule resumes here
+    also: tuple[str, ...] = ()  # further key paths that take the same value (one parameter shared by several keys)
 
-    def as_dict(self) -> dict[str, str | None]:
+    @property
+    def paths(self) -> tuple[str, ...]:
+        """Return every key path the parameter sets."""
+        return (self.path, *self.also)
+
+    def as_dict(self) -> dict[str, Any]:
         """Return the place as plain data (the ensemble file's metadata)."""
-        return {"path": self.path, "from": self.start, "until": self.until}
+        return {"path": self.path, "from": self.start, "until": self.until, "also": list(self.also)}
 
 
 @dataclass(frozen=True)
@@ -137,7 +143,8 @@ def read_ensemble(path: str | Path) -> Ensemble:
             raise ValueError(f"{path}: not a parameter ensemble (no talentsim.ensemble metadata)")
         meta = json.loads(raw)
         draws = table.to_pandas()
-    places = {n: ParameterPlace(p["path"], p.get("from"), p.get("until")) for n, p in meta["parameters"].items()}
+    places = {n: ParameterPlace(p["path"], p.get("from"), p.get("until"), tuple(p.get("also") or ()))
+              for n, p in meta["parameters"].items()}
     missing = [n for n in ("draw", "weight", *places) if n not in draws.columns]
     if missing or draws.empty:
         raise ValueError(f"{path}: the ensemble table lacks the columns {missing}" if missing else f"{path}: no draws")
@@ -159,15 +166,16 @@ def set_parameter(data: dict[str, Any], place: ParameterPlace, value: float) -> 
     """
     from .experiment import Setting, apply_setting
 
-    path = tuple(place.path.split("."))
-    try:
-        original = copy.deepcopy(_get(data, path))
-    except (KeyError, TypeError):
-        original = None  # apply_setting explains what is wrong with the path
-    apply_setting(data, Setting(path, float(value), False, place.start))
-    if place.until is not None:
-        steps = _get(data, path)
-        steps[:] = [s for s in steps if s["from"] is None or s["from"] < place.until] + _resume(original, place.until)
+    for dotted in place.paths:
+        path = tuple(dotted.split("."))
+        try:
+            original = copy.deepcopy(_get(data, path))
+        except (KeyError, TypeError):
+            original = None  # apply_setting explains what is wrong with the path
+        apply_setting(data, Setting(path, float(value), False, place.start))
+        if place.until is not None:
+            steps = _get(data, path)
+            steps[:] = [s for s in steps if s["from"] is None or s["from"] < place.until] + _resume(original, place.until)
 
 
 def _get(data: dict[str, Any], path: tuple[str, ...]) -> Any:

@@ -76,6 +76,37 @@ def test_distance_is_the_weighted_rms_error_in_tolerance_units():
     assert point_seed(1, {"x": 0.1}) == point_seed(1, {"x": 0.1}) != point_seed(2, {"x": 0.1})
 
 
+def test_a_declared_discrepancy_widens_the_distance_not_the_pass_mark(tmp_path):
+    path = write_config(tmp_path)
+    targets = yaml.safe_load((tmp_path / "targets.yaml").read_text())
+    targets["targets"]["us_2021"]["discrepancy"] = 0.0375  # with tolerance 0.02: one distance unit is 0.0425
+    (tmp_path / "targets.yaml").write_text(yaml.safe_dump(targets))
+    target = load_calibration(path).targets["us_2021"]
+    assert target.scale == pytest.approx(math.hypot(0.02, 0.0375))
+    assert target.tolerance == 0.02  # 'within tolerance' keeps the published tolerance
+    targets["targets"]["us_2021"]["discrepancy"] = -0.1
+    (tmp_path / "targets.yaml").write_text(yaml.safe_dump(targets))
+    with pytest.raises(ScenarioError, match="discrepancy"):
+        load_calibration(path)
+
+
+def test_external_checks_are_never_fitted_and_a_role_must_be_known(tmp_path):
+    calibration = load_calibration(CALIBRATION / "baseline.yaml")
+    external = [n for n, t in calibration.targets.items() if t.fitted_by == "external"]
+    assert external and not set(external) & set(calibration.fitted)
+    path = write_config(tmp_path)
+    targets = yaml.safe_load((tmp_path / "targets.yaml").read_text())
+    targets["targets"]["us_2021"]["fitted_by"] = "fitted"
+    (tmp_path / "targets.yaml").write_text(yaml.safe_dump(targets))
+    with pytest.raises(ScenarioError) as info:
+        load_calibration(path)
+    assert "fitted_by" in str(info.value) and "external" in str(info.value)
+    targets["targets"]["us_2021"]["fitted_by"] = "external"  # weight 1 by default
+    (tmp_path / "targets.yaml").write_text(yaml.safe_dump(targets))
+    with pytest.raises(ScenarioError, match="never fitted"):
+        load_calibration(path)
+
+
 def test_a_tiny_calibration_writes_an_ensemble_a_loadable_scenario_and_a_report(tmp_path):
     pytest.importorskip("pyabc")
     path = write_config(tmp_path)

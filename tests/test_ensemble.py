@@ -91,3 +91,14 @@ def test_a_missing_ensemble_is_bad_input(tmp_path, capsys):
                  "--researchers", "500", "--out", str(tmp_path / "out"), "--quiet"])
     assert code == 2
     assert "ensemble file not found" in capsys.readouterr().err
+
+
+def test_a_parameter_shared_by_several_keys_sets_each_of_them():
+    from simulation.ensemble import ParameterPlace, set_parameter
+
+    data = {"preferences": {"default": {"home": {"mean": 1.0}}, "by_origin": {"China": {"home": {"mean": 1.2}}}}}
+    place = ParameterPlace("preferences.default.home.mean", also=("preferences.by_origin.China.home.mean",))
+    set_parameter(data, place, 2.5)
+    assert data["preferences"]["default"]["home"]["mean"] == 2.5
+    assert data["preferences"]["by_origin"]["China"]["home"]["mean"] == 2.5
+    assert place.as_dict()["also"] == ["preferences.by_origin.China.home.mean"]  # kept in the ensemble's metadata

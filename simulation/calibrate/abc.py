@@ -118,7 +118,7 @@ def estimate(
     prior = pyabc.Distribution(
         **{name: pyabc.RV("uniform", p.bounds[0], p.span) for name, p in cfg.parameters.items()}
     )
-    tolerances = {name: t.tolerance for name, t in calibration.targets.items()}
+    tolerances = {name: t.scale for name, t in calibration.targets.items()}
 
     def measure(x: Mapping[str, float], x0: Mapping[str, float]) -> float:
         return distance(x, x0, tolerances, weights)

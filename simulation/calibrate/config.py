@@ -9,10 +9,11 @@ the held-out checks and the projections the report shows. Paths are relative to 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -33,6 +34,10 @@ class Parameter(Strict):
         None, alias="from", description="For a lever: the value holds from this month (earlier steps are kept)."
     )
     until: Month | None = Field(None, description="For a lever: the scenario's own schedule resumes at this month.")
+    also: list[str] = Field(
+        default_factory=list, description="Further key paths set to the same value: one parameter shared by several "
+        "keys (e.g. one home preference for several origins)."
+    )
     label: str | None = Field(None, description="Name in the fit report.")
     unit: str = Field("", description="Unit in the fit report.")
     defence: str = Field("", description="Why the bounds are where they are (evidence or stated assumption).")
@@ -49,7 +54,7 @@ class Parameter(Strict):
     @property
     def place(self) -> ParameterPlace:
         """Return where the parameter lives in a scenario."""
-        return ParameterPlace(self.path, month_text(self.start), month_text(self.until))
+        return ParameterPlace(self.path, month_text(self.start), month_text(self.until), tuple(self.also))
 
     @property
     def span(self) -> float:
@@ -63,14 +68,33 @@ class Target(Strict):
     outcome: Outcome = Field(description="How the figure is computed from a run (an outcome, as in experiments).")
     value: float = Field(description="Published value, mapped onto the model's regions.")
     tolerance: float = Field(gt=0, description="The published figure's uncertainty: one unit of the distance.")
+    discrepancy: float = Field(
+        0.0, ge=0, description="Known structural discrepancy of the model for this target (same unit as the value): "
+        "a miss the model cannot close, shown by a documented diagnosis. Added to the tolerance in quadrature in the "
+        "distance only, so an unreachable target does not decide the other parameters; 'within tolerance' still "
+        "uses the published tolerance."
+    )
     weight: float = Field(1.0, ge=0, description="Weight in the distance (0: reported, not fitted).")
     source: str = Field(description="Where the value is published.")
     code: str = Field("", description="Code in the evidence table (EVIDENCE.md, docs/model.md).")
     mapping: str = Field("", description="How the published categories were mapped onto the model's.")
-    fitted_by: str = Field(
+    fitted_by: Literal["fit", "initial_state", "input", "external"] = Field(
         "fit", description="fit: informs the parameters; initial_state: holds by construction of the 2019 state "
-        "(reported as a check); input: an input series, reported as a check."
+        "(reported as a check); input: an input series, reported as a check; external: a published figure outside "
+        "the evidence the inputs come from, never fitted (an out-of-sample test)."
     )
+
+
+    @model_validator(mode="after")
+    def _external_unfitted(self) -> Target:
+        if self.fitted_by == "external" and self.weight > 0:
+            raise ValueError("an external check is never fitted: its weight must be 0")
+        return self
+
+    @property
+    def scale(self) -> float:
+        """Return one unit of the distance: the tolerance and the structural discrepancy in quadrature."""
+        return math.hypot(self.tolerance, self.discrepancy)
 
 
 class TargetsFile(Strict):
@@ -264,12 +288,13 @@ def changed_values(calibration: Calibration, values: Mapping[str, float]) -> dic
     data = scenario_data(calibration, values)
     out: dict[str, Any] = {}
     for name in values:
-        path = calibration.config.parameters[name].path.split(".")
-        node = out
-        for key in path[:-1]:
-            node = node.setdefault(key, {})
-        source: Any = data
-        for key in path:
-            source = source[key]
-        node[path[-1]] = source
+        for dotted in calibration.config.parameters[name].place.paths:
+            path = dotted.split(".")
+            node = out
+            for key in path[:-1]:
+                node = node.setdefault(key, {})
+            source: Any = data
+            for key in path:
+                source = source[key]
+            node[path[-1]] = source
     return out

@@ -131,8 +131,8 @@ def ensemble_runs(
             "target": name, "label": target.outcome.label, "code": target.code, "source": target.source,
             "mapping": target.mapping, "fitted_by": target.fitted_by, "published": target.value,
             "simulated": median, "low": low, "high": high, "point": p_median, "point_low": p_low, "point_high": p_high,
-            "error": median - target.value, "tolerance": target.tolerance, "weight": target.weight,
-            "within": abs(median - target.value) <= target.tolerance,
+            "error": median - target.value, "tolerance": target.tolerance, "discrepancy": target.discrepancy,
+            "weight": target.weight, "within": abs(median - target.value) <= target.tolerance,
         })
     projections = []
     for name, outcome in cfg.projections.items():

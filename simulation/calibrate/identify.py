@@ -63,7 +63,7 @@ def profiles(calibration: Calibration, runner: Runner, point: Mapping[str, float
     seeds = replicate_seeds(cfg.seed + 2, settings.replicates)
     targets = {n: t.outcome for n, t in calibration.targets.items()}
     observed = {n: t.value for n, t in calibration.targets.items()}
-    tolerances = {n: t.tolerance for n, t in calibration.targets.items()}
+    tolerances = {n: t.scale for n, t in calibration.targets.items()}
     weights = _weights(calibration)
     grids = {name: np.linspace(p.bounds[0], p.bounds[1], settings.points) for name, p in cfg.parameters.items()}
     points = [{**point, name: float(x)} for name, grid in grids.items() for x in grid]
