@@ -51,8 +51,16 @@ def _formats(text: str) -> tuple[str, ...]:
     return formats
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, except that a failed write of help or usage is reported like any other output's."""
+
+    def _print_message(self, message: str, file=None) -> None:
+        if message:  # argparse ignores OSError here, so help into a closed pipe would end "ok"
+            (file or sys.stderr).write(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="talentsim",
         description="Agent-based simulation of the global market for AI research talent.",
         epilog="Exit codes: 0 ok, 2 bad input, 1 a failure of the system (disk full, out of memory) or an internal "
