@@ -48,10 +48,12 @@ def test_layers_import_downward_only():
                         "executors", "store", "calibrate"}
     mechanisms = ("levers", "population", "market", "choice", "demography", "posts", "targeted", "search", "matching",
                   "updates", "employers", "observe", "model")
-    for module in ("scenario", *mechanisms):
+    for module in ("scenario", "scenario_world", "scenario_levers", "scenario_checks", *mechanisms):
         assert not _imports(module) & below_the_runner, module
-    assert _imports("scenario") == {"inputs", "scenario_checks"}
-    assert _imports("scenario_checks") == {"inputs", "scenario"}
+    assert _imports("scenario") == {"inputs", "scenario_world", "scenario_levers", "scenario_checks"}
+    assert _imports("scenario_levers") == {"inputs", "scenario_world"}
+    assert _imports("scenario_world") == {"inputs"}
+    assert _imports("scenario_checks") == {"inputs", "scenario", "scenario_world"}  # scenario: for type hints only
     for module in ("inputs/__init__", "inputs/errors", "inputs/fields", "inputs/reader"):
         assert _imports(module) <= {"errors", "fields", "reader", ""}, module  # reads files, knows no file kind
     assert _imports("market") == set()
