@@ -24,14 +24,15 @@ from .inputs import (FieldProblem, InputError, Month, Problem, Step, Strict, che
                      read_mapping, read_with_extends, value_at)
 from .inputs.reader import Provenance, locate
 from .scenario_levers import Levers
-from .scenario_world import (MAX_USD_M, Employer, MarketSettings, Population, PreferenceSettings, Region,
-                             RunSettings, SearchSettings)
+from .scenario_world import (Employer, MarketSettings, Population, PreferenceSettings, Region, RunSettings,
+                             SearchSettings)
 
 # The schema's parts, importable from here (the redundant aliases mark them as re-exported).
 from .scenario_levers import BonusPolicy as BonusPolicy, ExitRestriction as ExitRestriction
 from .scenario_levers import Pipeline as Pipeline, ReturnProgramme as ReturnProgramme, StateFunding as StateFunding
 from .scenario_world import DEFAULT_KEY as DEFAULT_KEY, MAX_BONUS_USD as MAX_BONUS_USD
-from .scenario_world import MAX_PAY_USD as MAX_PAY_USD, MAX_UTILITY as MAX_UTILITY, MAX_YEARS as MAX_YEARS
+from .scenario_world import MAX_PAY_USD as MAX_PAY_USD, MAX_USD_M as MAX_USD_M, MAX_UTILITY as MAX_UTILITY
+from .scenario_world import MAX_YEARS as MAX_YEARS
 from .scenario_world import SEED_MAX as SEED_MAX, SHARE_TOLERANCE as SHARE_TOLERANCE
 from .scenario_world import STATE_BACKED_KINDS as STATE_BACKED_KINDS, Distribution as Distribution
 from .scenario_world import ExitSettings as ExitSettings, ImpactWeights as ImpactWeights, Kind as Kind
@@ -179,7 +180,7 @@ def scenario_from_dict(data: Mapping[str, Any], source: str = "<scenario>") -> S
 
 def _validate(data: dict[str, Any], provenance: Provenance, fallback_file: str) -> Scenario:
     where = locate(provenance, fallback_file)
-    scenario = check_validation(Scenario, data, fallback_file, ScenarioError, where, _unit_hint)
+    scenario = check_validation(Scenario, data, fallback_file, ScenarioError, where)
     from .scenario_checks import check_references
 
     problems = []
@@ -207,16 +208,3 @@ def _written_path(path: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
         node = node.get(key) if isinstance(node, dict) else (
             node[key] if isinstance(node, list) and isinstance(key, int) and key < len(node) else None)
     return tuple(out)
-
-
-_MILLIONS = ("usd_m_per_year",)
-
-
-def _unit_hint(kind: str, path: tuple[Any, ...], value: Any) -> str | None:
-    """Return a message for a number out of range that looks like a unit slip, else None."""
-    if kind != "less_than_equal" or not isinstance(value, (int, float)):
-        return None
-    if any(str(key).endswith(_MILLIONS) for key in path) and value >= 1e6:
-        return (f"is in USD million per year, at most {MAX_USD_M:,.0f}; {value:,.0f} reads as dollars "
-                f"(write USD 500 million as 500)")
-    return None

@@ -54,8 +54,8 @@ def test_layers_import_downward_only():
     assert _imports("scenario_levers") == {"inputs", "scenario_world"}
     assert _imports("scenario_world") == {"inputs"}
     assert _imports("scenario_checks") == {"inputs", "scenario", "scenario_world"}  # scenario: for type hints only
-    for module in ("inputs/__init__", "inputs/errors", "inputs/fields", "inputs/reader"):
-        assert _imports(module) <= {"errors", "fields", "reader", ""}, module  # reads files, knows no file kind
+    for module in ("inputs/__init__", "inputs/errors", "inputs/fields", "inputs/reader", "inputs/units"):
+        assert _imports(module) <= {"errors", "fields", "reader", "units", ""}, module  # reads files, knows no file kind
     assert _imports("market") == set()
     assert _imports("choice") == {"market"}
     for module in mechanisms[:-1]:  # each mechanism stands on its own: none imports the model
