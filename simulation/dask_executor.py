@@ -12,8 +12,8 @@ from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
-from .executors import (CONNECT_TIMEOUT_S, DASK_EXTRA, DASK_WINDOW, RunOutput, RunTask, _failed, _one_line,
-                        execute_in_worker)
+from .executors import CONNECT_TIMEOUT_S, DASK_EXTRA, DASK_WINDOW
+from .run_tasks import RunOutput, RunTask, execute_in_worker, failed_run, one_line
 from .extras import MissingExtra
 
 __all__ = ["DaskExecutor"]
@@ -76,7 +76,7 @@ class DaskExecutor:
             info = self.client.run(_worker_info)
         except Exception as exc:  # noqa: BLE001 - any failure here means the workers cannot run talentsim
             self.close()
-            raise MissingExtra(f"the Dask workers at {self.scheduler} cannot run talentsim ({_one_line(exc)}); "
+            raise MissingExtra(f"the Dask workers at {self.scheduler} cannot run talentsim ({one_line(exc)}); "
                                "install talentsim in the workers' Python environment") from None
         if not info:
             print(f"note: no Dask workers are connected to {self.scheduler} yet; runs start when workers join "
@@ -124,10 +124,10 @@ class DaskExecutor:
                 except CancelledError:
                     output = RunOutput(task.spec.run_id, "cancelled")
                 except KilledWorker:
-                    output = _failed(task, "the Dask workers running it died each time it was tried "
+                    output = failed_run(task, "the Dask workers running it died each time it was tried "
                                            "(out of memory, or killed)")
                 except Exception as exc:  # noqa: BLE001 - recorded with the run
-                    output = _failed(task, _one_line(exc))
+                    output = failed_run(task, one_line(exc))
                 future.release()
                 send()
                 yield output

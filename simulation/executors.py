@@ -1,9 +1,10 @@
 """Running a sweep: the runs of an experiment in this process, on local worker processes, or on a Dask cluster.
 
-Every executor runs the same function, ``execute(task)``, on the same task data, so a run gives identical
-results wherever it runs. A run that raises is returned as failed with its error, and the sweep goes on.
-A worker process that dies has its runs given to another; a run that was in flight each time a worker died,
-three times over, is recorded as failed rather than retried for ever.
+This module holds ``sweep``, which plans the runs, hands them to an executor and stores what comes back, and
+``choose_executor``, which picks the executor. One run is :mod:`.run_tasks` (the same ``execute(task)`` for
+every executor, so a run gives identical results wherever it runs); the executors are in
+:mod:`.local_executors` (this process, local worker processes) and :mod:`.dask_executor`. A run that fails is
+recorded with its error, and the sweep goes on.
 
 dask.distributed is an optional extra, imported only when a sweep is sent to a Dask cluster.
 """
@@ -12,29 +13,23 @@ from __future__ import annotations
 
 import copy
 import os
-import signal
-import socket
 import sys
-import threading
 import time
-import traceback
-from collections import Counter, deque
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .extras import MissingExtra  # noqa: F401 - raised here, and imported from here by the command line
+from .local_executors import LocalExecutor, SerialExecutor, WorkerStartError
+from .run_tasks import RunOutput, RunTask, execute, tune_allocator
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    import pandas as pd
-
-    from .experiment import Experiment, RunSpec, Setting
+    from .experiment import Experiment, RunSpec
     from .scenario import Scenario
 
-__all__ = ["RunOutput", "RunTask", "SweepInterrupted", "SweepSummary", "execute", "sweep"]
+__all__ = ["LocalExecutor", "RunOutput", "RunTask", "SerialExecutor", "SweepInterrupted", "SweepSummary",
+           "WorkerStartError", "choose_executor", "default_workers", "execute", "sweep", "tune_allocator"]
 
-MAX_CRASHES = 3  # deaths of the worker running a run before the run is recorded as failed
 INDEX_EVERY_S = 1.0  # how often the index is refreshed while a sweep runs
 CONNECT_TIMEOUT_S = 10
 DASK_WINDOW = 1000  # runs sent to a Dask scheduler ahead of their results
@@ -42,246 +37,7 @@ DASK_EXTRA = "pip install 'talentsim[dask]' (or: pip install 'dask[distributed]'
 
 
 # --------------------------------------------------------------------------------------------------------------
-# One run
-
-
-@dataclass(frozen=True)
-class RunTask:
-    """Everything a worker needs for one run: plain data and declarations, no open files or models."""
-
-    spec: RunSpec
-    base: dict[str, Any]
-    settings: tuple[Setting, ...]
-    outcomes: dict[str, Any]
-    curves: dict[str, Any]
-    source: str
-
-
-@dataclass
-class RunOutput:
-    """What a run gives back: its outcomes and curves, or its error."""
-
-    run_id: str
-    status: str  # "done", "failed", or "cancelled" (not finished: taken back by the cluster)
-    outcomes: dict[str, float] = field(default_factory=dict)
-    curves: pd.DataFrame | None = None
-    error: str | None = None
-    traceback: str | None = None
-    wall_time_s: float = 0.0
-    worker: str = ""
-
-
-def _worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def execute(task: RunTask) -> RunOutput:
-    """Run one task and return its outcomes and curves; a run that raises comes back as failed."""
-    from .experiment import build_scenario
-    from .outcomes import evaluate
-    from .runner import run
-
-    started = time.perf_counter()
-    try:
-        scenario = build_scenario(task.base, task.settings, f"{task.source}, run {task.spec.run_id}")
-        result = run(scenario, seed=task.spec.seed, replicates=1)
-        values, curves = evaluate(result, task.outcomes, task.curves, task.spec.run_id)
-        return RunOutput(task.spec.run_id, "done", values, curves if task.curves else None,
-                         wall_time_s=time.perf_counter() - started, worker=_worker_name())
-    except Exception as exc:  # noqa: BLE001 - recorded with the run; the sweep goes on
-        return RunOutput(task.spec.run_id, "failed", error=_one_line(exc), traceback=traceback.format_exc(),
-                         wall_time_s=time.perf_counter() - started, worker=_worker_name())
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " | ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _failed(task: RunTask, error: str) -> RunOutput:
-    return RunOutput(task.spec.run_id, "failed", error=error)
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Executors
-
-
-class SerialExecutor:
-    """Runs in this process, one run after another."""
-
-    description = "this process"
-
-    def open(self) -> None:
-        pass
-
-    def results(self, tasks: list[RunTask]) -> Iterator[RunOutput]:
-        for task in tasks:
-            yield execute(task)
-
-    def close(self) -> None:
-        pass
-
-
-class WorkerStartError(RuntimeError):
-    """Local worker processes that die before they can run anything."""
-
-
-def _ready() -> bool:
-    """Return True once a worker process has started (a probe before runs are sent)."""
-    return True
-
-
-MMAP_THRESHOLD_BYTES = 32 * 2**20  # glibc's own ceiling for its adaptive threshold on 64-bit systems
-_ALLOCATOR_TUNED = False
-
-
-def tune_allocator() -> None:
-    """Let a worker process reuse the memory of numpy's large temporary arrays (glibc only; once per process).
-
-    glibc hands out arrays above the mmap threshold (128 kB at first) as fresh pages and returns them on
-    free, page faults and all; it raises the threshold as it goes, unless ``MALLOC_TRIM_THRESHOLD_`` is set,
-    which Dask's nannies set for their workers. A run then takes about 1.7 times as long. A fixed 32 MB
-    threshold keeps the model's per-step arrays on the heap, in Dask workers and local ones alike. Memory
-    use and results are unchanged; only the time spent in the allocator is.
-    """
-    global _ALLOCATOR_TUNED
-    if _ALLOCATOR_TUNED:
-        return
-    _ALLOCATOR_TUNED = True
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    try:
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
-    except (OSError, AttributeError):  # not glibc
-        return
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    mallopt(m_mmap_threshold, MMAP_THRESHOLD_BYTES)
-    mallopt(m_trim_threshold, 2 * MMAP_THRESHOLD_BYTES)
-
-
-def execute_in_worker(task: RunTask) -> RunOutput:
-    """Run one task in a worker process (see ``execute``), with the worker's allocator tuned first."""
-    tune_allocator()
-    return execute(task)
-
-
-def _init_worker(parent: int) -> None:
-    """Set up a local worker process: Ctrl-C is the parent's to handle, and the worker ends with its parent."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    tune_allocator()
-
-    def watch() -> None:  # a parent killed with SIGKILL cannot stop its workers; they stop themselves
-        while True:
-            time.sleep(0.5)
-            if os.getppid() != parent:
-                os._exit(1)
-
-    threading.Thread(target=watch, name="talentsim-parent-watch", daemon=True).start()
-
-
-class LocalExecutor:
-    """Runs on ``workers`` local processes (``concurrent.futures.ProcessPoolExecutor``, spawned)."""
-
-    def __init__(self, workers: int):
-        self.workers = workers
-        self.description = f"{workers} local worker process{'es' if workers != 1 else ''}"
-
-    def open(self) -> None:
-        pass
-
-    def _pool(self):
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        return ProcessPoolExecutor(
-            max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker, initargs=(os.getpid(),),
-        )
-
-    def results(self, tasks: list[RunTask]) -> Iterator[RunOutput]:
-        from concurrent.futures import FIRST_COMPLETED, wait
-        from concurrent.futures.process import BrokenProcessPool
-
-        queue = deque(tasks)
-        crashes: Counter[str] = Counter()
-        while queue:
-            pool = self._pool()
-            inflight: dict[Any, RunTask] = {}
-            finished_normally = False
-            try:
-                try:  # one probe per worker: every worker process starts now, side by side, not at its first run
-                    for probe in [pool.submit(_ready) for _ in range(self.workers)]:
-                        probe.result()
-                except BrokenProcessPool:
-                    raise WorkerStartError(
-                        "the local worker processes could not start (see the error above). Start sweeps from the "
-                        "talentsim command, a notebook, or a script file that calls sweep() under "
-                        "'if __name__ == \"__main__\":'; or use workers=0 to run in this process."
-                    ) from None
-                broken = False
-
-                def send(inflight=inflight, pool=pool) -> bool:
-                    """Keep every worker busy: one run in flight each. Return False if the pool is broken."""
-                    while queue and len(inflight) < self.workers:
-                        task = queue.popleft()
-                        try:
-                            inflight[pool.submit(execute, task)] = task
-                        except BrokenProcessPool:
-                            queue.appendleft(task)
-                            return False
-                    return True
-
-                while (queue or inflight) and not broken:
-                    broken = not send()
-                    if not inflight or broken:
-                        break
-                    done, _ = wait(list(inflight), timeout=1.0, return_when=FIRST_COMPLETED)
-                    outputs = []
-                    for future in done:
-                        task = inflight.pop(future)
-                        try:
-                            outputs.append(future.result())
-                        except BrokenProcessPool:
-                            inflight[future] = task
-                            broken = True
-                        except Exception as exc:  # noqa: BLE001 - e.g. a result that cannot be sent back
-                            outputs.append(_failed(task, _one_line(exc)))
-                    if not broken:
-                        broken = not send()  # the next runs start before this process writes the results
-                    yield from outputs
-                # A worker died (killed, or out of memory): every run in flight is lost with the pool.
-                for task in inflight.values():
-                    crashes[task.spec.run_id] += 1
-                    if crashes[task.spec.run_id] >= MAX_CRASHES:
-                        yield _failed(task, f"the worker process running it died {MAX_CRASHES} times "
-                                            "(out of memory, or killed)")
-                    else:
-                        queue.appendleft(task)
-                inflight.clear()
-                finished_normally = True
-            finally:
-                _stop_pool(pool, wait=finished_normally)
-                self._last = pool
-
-    def close(self) -> None:
-        pool, self._last = getattr(self, "_last", None), None
-        if pool is not None:
-            pool.shutdown(wait=True)  # the workers were told to stop; they have had the table writing to do it
-
-
-def _stop_pool(pool, wait: bool) -> None:
-    if wait:
-        pool.shutdown(wait=False)  # idle workers exit while the sweep writes its tables; ``close`` joins them
-        return
-    processes = list((getattr(pool, "_processes", None) or {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
-    for process in processes:  # do not wait for runs in progress: they are redone on resume
-        if process.is_alive():
-            process.terminate()
-    for process in processes:
-        process.join(timeout=5)
+# Choosing where the runs go
 
 
 def default_workers() -> int:

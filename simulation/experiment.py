@@ -1,15 +1,14 @@
-"""Experiment files: a base scenario, policy levers, uncertainties, sampling, replicates and outcomes.
+"""Experiments: a base scenario, policy levers, uncertainties, sampling, replicates and outcomes.
 
-An experiment is read by the bounded YAML reader of :mod:`simulation.inputs` and validated once into frozen pydantic models;
-every problem is reported together, each naming the experiment file, the key path, the value and what is
-allowed. Levers (the policy arms compared) are kept apart from uncertainties (what we do not know):
-every lever arm runs under the same uncertainty draws and the same replicate seeds, so differences between
-arms are the policy, not noise (common random numbers).
+An experiment file is validated into the models of :mod:`.experiment_schema` and checked against its base
+scenario by :mod:`.experiment_load`; every problem is reported together, each naming the experiment file, the key
+path, the value and what is allowed. Its arms, draws, seeds and run ids are :mod:`.experiment_design`.
 
-``expand(experiment)`` turns an experiment into run specs. It is a pure function: the same experiment
-always gives the same runs, in the same order, with the same ids and seeds. ``scenario_for`` builds the
-validated scenario of one run by changing the base scenario's data at the key paths the levers and
-uncertainties name.
+This module holds what joins them: ``expand(experiment)`` turns an experiment into run specs, a pure function
+(the same experiment always gives the same runs, in the same order, with the same ids and seeds), and
+``Experiment.scenario_for`` builds the validated scenario of one run by changing the base scenario's data at the
+key paths the levers and uncertainties name (:mod:`.keypaths`). The names of those modules are importable from
+here too.
 """
 
 from __future__ import annotations
@@ -17,25 +16,26 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import hashlib
-import itertools
-import json
-import math
-import re
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Any
 
-import numpy as np
-from pydantic import BeforeValidator, Field, model_validator
-
-from .keypaths import PathError, Setting, apply_setting
 from .ensemble import Ensemble
-from .outcomes import Curve, Outcome
-from .inputs import Month, Problem, Strict
-from .scenario import SEED_MAX, Scenario, ScenarioError, scenario_from_dict
+from .experiment_design import ID_LENGTH, lever_arms, run_id, run_seed, uncertainty_samples
+from .experiment_schema import ExperimentError, ExperimentFile, Lever, Uncertainty, canonical
+from .inputs import Problem
+from .keypaths import PathError, Setting, apply_setting
+from .scenario import Scenario, scenario_from_dict
+
+# Importable from here, where they were first defined (the redundant aliases mark them as re-exported).
+from .experiment_design import SAMPLER_STREAM as SAMPLER_STREAM
+from .experiment_design import design as design, planned_runs as planned_runs, salib_problem as salib_problem
+from .experiment_schema import DISTRIBUTIONS as DISTRIBUTIONS, MAX_RUNS as MAX_RUNS, METHODS as METHODS
+from .experiment_schema import NAME as NAME, RESERVED as RESERVED, AnalysisSettings as AnalysisSettings
+from .experiment_schema import RenamedMethodWarning as RenamedMethodWarning, RunOverrides as RunOverrides
+from .experiment_schema import Sampling as Sampling
 
 __all__ = [
     "Experiment",
@@ -50,384 +50,6 @@ __all__ = [
     "load_experiment",
     "run_seed",
 ]
-
-NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-RESERVED = frozenset(
-    {"run_id", "arm", "sample", "replicate", "seed", "status", "attempts", "wall_time_s", "error", "worker",
-     "finished", "curve", "step", "year", "region", "origin", "value"}
-)
-SAMPLER_STREAM = 0x534D504C  # spawn key of the sampler's stream, apart from the run seeds' (sample, replicate) keys
-ID_LENGTH = 16  # hex digits of a run id (64 bits)
-MAX_RUNS = 1_000_000  # a guard against a grid that would never finish
-
-
-class ExperimentError(ScenarioError):
-    """An experiment file that cannot be used; ``problems`` lists every problem found."""
-
-    what = "experiment"
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Schema
-
-
-def _as_list(value: Any) -> Any:
-    return [value] if isinstance(value, str) else value
-
-
-def _key_path(value: Any) -> Any:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError("must be a dotted key path into the scenario, e.g. preferences.default.pay.mean")
-    parts = value.strip().split(".")
-    if any(not p.strip() or " " in p.strip() for p in parts):
-        raise ValueError("must be keys joined by dots with no spaces or empty keys, e.g. levers.visa_odds.US.default")
-    return ".".join(p.strip() for p in parts)
-
-
-KeyPath = Annotated[str, BeforeValidator(_key_path)]
-Paths = Annotated[list[KeyPath], BeforeValidator(_as_list), Field(min_length=1)]
-Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
-
-
-def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-
-
-class Lever(Strict):
-    """A policy lever: the values (arms) compared, set at one or more key paths of the scenario."""
-
-    label: str | None = Field(None, description="Label for tables and figures (default: the lever's name).")
-    unit: str = Field("", description="Unit of the values, for tables and figures.")
-    path: Paths = Field(description="Dotted key path(s) into the scenario that the value sets, e.g. "
-                        "levers.state_funding_usd_m_per_year.region.China.")
-    values: list[Any] = Field(min_length=1, description="The arms: values compared, each set at every path.")
-    scale: bool = Field(False, description="Values multiply the scenario's own value instead of replacing it.")
-    start: Month | None = Field(None, alias="from", description="First month the value holds (YYYY-MM); the "
-                                "scenario's schedule before it is kept. Default: the whole run.")
-
-    @model_validator(mode="after")
-    def _arms_differ(self) -> Lever:
-        seen = set()
-        for value in self.values:
-            key = _canonical(value)
-            if key in seen:
-                raise ValueError(f"values must differ; {value!r} is listed twice")
-            seen.add(key)
-        if self.scale and not all(_is_number(v) for v in self.values):
-            raise ValueError("with scale: true every value must be a number (a multiplier)")
-        return self
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-class _Dist(Strict):
-    def probes(self) -> list[float]:
-        """Return values at which a scenario is validated before the sweep: the bounds, or the median."""
-        return [float(self.ppf(np.array([0.5]))[0])]
-
-    def ppf(self, u: np.ndarray) -> np.ndarray:  # pragma: no cover - every kind overrides it
-        raise NotImplementedError
-
-
-class Uniform(_Dist):
-    """Uniform between ``low`` and ``high``."""
-
-    kind: Literal["uniform"]
-    low: Number
-    high: Number
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Uniform:
-        if self.high <= self.low:
-            raise ValueError(f"high ({self.high:g}) must be above low ({self.low:g})")
-        return self
-
-    def ppf(self, u: np.ndarray) -> np.ndarray:
-        return self.low + u * (self.high - self.low)
-
-    def probes(self) -> list[float]:
-        return [self.low, self.high]
-
-
-class LogUniform(Uniform):
-    """Log-uniform between ``low`` and ``high`` (both above 0): every factor of ten equally likely."""
-
-    kind: Literal["loguniform"]  # type: ignore[assignment]
-
-    @model_validator(mode="after")
-    def _positive(self) -> LogUniform:
-        if self.low <= 0:
-            raise ValueError(f"low ({self.low:g}) must be above 0 for a log-uniform distribution")
-        return self
-
-    def ppf(self, u: np.ndarray) -> np.ndarray:
-        return np.exp(np.log(self.low) + u * (np.log(self.high) - np.log(self.low)))
-
-
-class Normal(_Dist):
-    """Normal with ``mean`` and ``sd``, cut to [``low``, ``high``] when given (truncated normal)."""
-
-    kind: Literal["normal"]
-    mean: Number
-    sd: Annotated[Number, Field(gt=0)]
-    low: Number | None = None
-    high: Number | None = None
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Normal:
-        if self.low is not None and self.high is not None and self.high <= self.low:
-            raise ValueError(f"high ({self.high:g}) must be above low ({self.low:g})")
-        return self
-
-    def ppf(self, u: np.ndarray) -> np.ndarray:
-        from scipy import stats
-
-        if self.low is None and self.high is None:
-            return stats.norm.ppf(u, loc=self.mean, scale=self.sd)
-        a = -np.inf if self.low is None else (self.low - self.mean) / self.sd
-        b = np.inf if self.high is None else (self.high - self.mean) / self.sd
-        return stats.truncnorm.ppf(u, a, b, loc=self.mean, scale=self.sd)
-
-    def probes(self) -> list[float]:
-        return [v for v in (self.low, self.high) if v is not None] or super().probes()
-
-
-class LogNormal(_Dist):
-    """Log-normal with ``median`` (above 0) and ``sigma``, the standard deviation of the log."""
-
-    kind: Literal["lognormal"]
-    median: Annotated[Number, Field(gt=0)]
-    sigma: Annotated[Number, Field(gt=0)]
-
-    def ppf(self, u: np.ndarray) -> np.ndarray:
-        from scipy import stats
-
-        return stats.lognorm.ppf(u, self.sigma, scale=self.median)
-
-
-class Triangular(_Dist):
-    """Triangular from ``low`` to ``high`` with its peak at ``mode``."""
-
-    kind: Literal["triangular"]
-    low: Number
-    mode: Number
-    high: Number
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Triangular:
-        if not self.low <= self.mode <= self.high or self.high <= self.low:
-            raise ValueError(f"needs low <= mode <= high with low < high (got {self.low:g}, {self.mode:g}, {self.high:g})")
-        return self
-
-    def ppf(self, u: np.ndarray) -> np.ndarray:
-        from scipy import stats
-
-        width = self.high - self.low
-        return stats.triang.ppf(u, (self.mode - self.low) / width, loc=self.low, scale=width)
-
-    def probes(self) -> list[float]:
-        return [self.low, self.high]
-
-
-Distribution = Annotated[Union[Uniform, LogUniform, Normal, LogNormal, Triangular], Field(discriminator="kind")]  # noqa: UP007
-DISTRIBUTIONS = {"uniform": Uniform, "loguniform": LogUniform, "normal": Normal, "lognormal": LogNormal,
-                 "triangular": Triangular}
-
-
-class Uncertainty(Strict):
-    """A parameter we do not know: a range, a distribution, or a list of equally likely values."""
-
-    label: str | None = Field(None, description="Label for tables and figures (default: the name).")
-    unit: str = Field("", description="Unit of the values, for tables and figures.")
-    path: Paths = Field(description="Dotted key path(s) into the scenario that the value sets, for the whole run.")
-    range: tuple[Number, Number] | None = Field(None, description="[low, high]: uniform between them.")
-    distribution: Distribution | None = Field(None, description="A distribution: uniform, loguniform, normal "
-                                              "(optionally cut at low/high), lognormal or triangular.")
-    values: list[Any] | None = Field(None, min_length=1, description="Equally likely values.")
-    scale: bool = Field(False, description="Values multiply the scenario's own value instead of replacing it.")
-    integer: bool = Field(False, description="Round drawn values to whole numbers.")
-
-    @model_validator(mode="after")
-    def _one_way_to_vary(self) -> Uncertainty:
-        given = [k for k in ("range", "distribution", "values") if getattr(self, k) is not None]
-        if len(given) != 1:
-            raise ValueError(
-                "give exactly one of range: [low, high], distribution: {kind: ...} or values: [...]"
-                + (f"; found {' and '.join(given)}" if given else "")
-            )
-        if self.range is not None and self.range[1] <= self.range[0]:
-            raise ValueError(f"range: the high end ({self.range[1]:g}) must be above the low end ({self.range[0]:g})")
-        if self.scale and self.values is not None and not all(_is_number(v) for v in self.values):
-            raise ValueError("with scale: true every value must be a number (a multiplier)")
-        return self
-
-    @property
-    def dist(self) -> _Dist | None:
-        """Return the continuous distribution of the values (a range is uniform), or None for a list of values."""
-        if self.range is not None:
-            return Uniform(kind="uniform", low=self.range[0], high=self.range[1])
-        return self.distribution
-
-    def from_unit(self, u: np.ndarray) -> list[Any]:
-        """Return the values at probabilities ``u`` (each in (0, 1)) of this uncertainty's distribution."""
-        if self.values is not None:
-            k = len(self.values)
-            return [self.values[min(int(x * k), k - 1)] for x in u]
-        return self._finish(self.dist.ppf(np.asarray(u, dtype=float)))
-
-    def grid(self, points: int) -> list[Any]:
-        """Return the grid values: the listed values, evenly spaced over a range, or quantile midpoints."""
-        if self.values is not None:
-            return list(self.values)
-        if self.range is not None:
-            return self._finish(np.linspace(self.range[0], self.range[1], points))
-        return self._finish(self.dist.ppf((np.arange(points) + 0.5) / points))
-
-    def describe(self) -> str:
-        """Return how the values vary, in words."""
-        if self.values is not None:
-            return "one of " + ", ".join(map(str, self.values))
-        if self.range is not None:
-            return f"uniform from {self.range[0]:g} to {self.range[1]:g}"
-        fields = {k: v for k, v in self.distribution.model_dump().items() if k != "kind" and v is not None}
-        return f"{self.distribution.kind} ({', '.join(f'{k} {v:g}' for k, v in fields.items())})"
-
-    def probes(self) -> list[Any]:
-        """Return the values checked against the scenario before a sweep."""
-        if self.values is not None:
-            return list(self.values)
-        return self._finish(np.array(self.dist.probes()))
-
-    def _finish(self, values: np.ndarray) -> list[Any]:
-        if self.integer:
-            return [int(np.floor(v + 0.5)) for v in values]
-        return [float(v) for v in values]
-
-
-METHODS = ("grid", "latin_hypercube", "quasi_random", "saltelli", "morris")
-DESIGNS = ("saltelli", "morris")  # designs made for an analysis of sensitivity, drawn by SALib
-
-
-class RenamedMethodWarning(FutureWarning):
-    """An experiment file names a sampling method by a name that has changed."""
-
-
-def _method(value: Any) -> Any:
-    aliases = {"lhs": "latin_hypercube", "latin hypercube": "latin_hypercube", "full_grid": "grid", "factorial": "grid",
-               "quasi-random": "quasi_random", "sobol_sequence": "quasi_random"}
-    if isinstance(value, str) and value.strip().lower() == "sobol":
-        warnings.warn("sampling method 'sobol' is now called 'quasi_random' (draws of a scrambled Sobol sequence, "
-                      "the same draws as before); it gives no Sobol indices. For Sobol sensitivity indices use "
-                      "method: saltelli", RenamedMethodWarning, stacklevel=2)
-        return "quasi_random"
-    return aliases.get(value.strip().lower(), value) if isinstance(value, str) else value
-
-
-class Sampling(Strict):
-    """How the uncertainties are sampled."""
-
-    method: Annotated[Literal["grid", "latin_hypercube", "quasi_random", "saltelli", "morris"],
-                      BeforeValidator(_method)] = Field(
-        "grid", description="grid (every combination), latin_hypercube, quasi_random (a scrambled Sobol sequence, "
-        "scipy.stats.qmc), saltelli (for Sobol indices) or morris (elementary effects; both from SALib)."
-    )
-    samples: int | None = Field(None, ge=1, le=1_000_000, description="Draws for latin_hypercube and quasi_random "
-                                "(a power of 2 for quasi_random); base samples for saltelli (a power of 2; "
-                                "N x (uncertainties + 2) draws); trajectories for morris (N x (uncertainties + 1) "
-                                "draws).")
-    points: int = Field(3, ge=1, le=1000, description="Grid points for each range or distribution (grid only).")
-    second_order: bool = Field(False, description="saltelli only: also draw what second-order Sobol indices need "
-                               "(N x (2 x uncertainties + 2) draws).")
-    levels: int = Field(4, ge=2, le=100, description="morris only: levels of the grid each trajectory moves on "
-                        "(an even number is best).")
-
-    @model_validator(mode="after")
-    def _samples_fit_method(self) -> Sampling:
-        if self.method == "grid" and self.samples is not None:
-            raise ValueError("samples applies to latin_hypercube, quasi_random, saltelli and morris; a grid takes "
-                             "points: N per uncertainty")
-        if self.method != "grid" and self.samples is None:
-            what = {"saltelli": "base samples", "morris": "trajectories"}.get(self.method, "draws of the uncertainties")
-            raise ValueError(f"{self.method} needs samples: N ({what})")
-        if self.method in ("quasi_random", "saltelli") and self.samples is not None and self.samples & (self.samples - 1):
-            low = 1 << (self.samples.bit_length() - 1)
-            raise ValueError(f"{self.method} needs a power of 2 for samples (the balance of the Sobol sequence "
-                             f"needs it), e.g. {low} or {low * 2}")
-        if self.second_order and self.method != "saltelli":
-            raise ValueError("second_order applies to method: saltelli only")
-        if self.levels != 4 and self.method != "morris":
-            raise ValueError("levels applies to method: morris only")
-        return self
-
-    def draws(self, uncertainties: int) -> int:
-        """Return how many uncertainty draws the sampling makes for ``uncertainties`` uncertainties."""
-        if self.method == "saltelli":
-            return (self.samples or 1) * ((2 if self.second_order else 1) * uncertainties + 2)
-        if self.method == "morris":
-            return (self.samples or 1) * (uncertainties + 1)
-        return self.samples or 1
-
-
-class AnalysisSettings(Strict):
-    """What ``talentsim analyze`` and the sweep report look at unless told otherwise."""
-
-    outcome: str | None = Field(None, description="Outcome of the robustness table and of scenario discovery: a name "
-                                "under outcomes:, or an expression of them such as 'china_share - us_share'.")
-    label: str | None = Field(None, description="Label of the outcome, for tables and figures.")
-    above: Number | None = Field(None, description="Threshold: a run meets it when the outcome is at least this "
-                                 "(higher is better for regret).")
-    below: Number | None = Field(None, description="Threshold: a run meets it when the outcome is at most this "
-                                 "(lower is better for regret).")
-    density: float = Field(0.8, gt=0, le=1, description="Scenario discovery: the box chosen is the one of largest "
-                           "coverage whose density (share of its runs meeting the condition) is at least this.")
-
-    @model_validator(mode="after")
-    def _one_threshold(self) -> AnalysisSettings:
-        if self.above is not None and self.below is not None:
-            raise ValueError("give above: or below:, not both")
-        if (self.above is not None or self.below is not None) and self.outcome is None:
-            raise ValueError("a threshold needs outcome: (the outcome it applies to)")
-        return self
-
-
-class RunOverrides(Strict):
-    """Run settings of every run, laid over the base scenario's ``run:``."""
-
-    start: Month | None = Field(None, description="First month simulated (YYYY-MM).")
-    end: Month | None = Field(None, description="Month the runs end (YYYY-MM), exclusive.")
-    step_months: int | None = Field(None, ge=1, le=12, description="Length of one step in months.")
-    researchers: int | None = Field(None, ge=100, le=50_000_000, description="Researchers simulated at the start of "
-                                    "each run.")
-
-
-class ExperimentFile(Strict):
-    """The content of an experiment file."""
-
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Short name, used for the results folder.")
-    description: str = Field("", description="Which question the experiment answers.")
-    scenario: str = Field(description="Base scenario file (path relative to this file).")
-    run: RunOverrides = Field(default_factory=RunOverrides)
-    seed: int = Field(0, ge=0, le=SEED_MAX, strict=True, description="Root seed: run seeds and the sampler's draws come from it.")
-    replicates: int = Field(1, ge=1, le=100_000, strict=True, description="Replicates of every lever arm and sample.")
-    levers: dict[str, Lever] = Field(default_factory=dict, description="Policy levers; their values are crossed.")
-    uncertainties: dict[str, Uncertainty] = Field(default_factory=dict, description="Parameters we do not know.")
-    sampling: Sampling = Field(default_factory=Sampling)
-    outcomes: dict[str, Outcome] = Field(min_length=1, description="Named scalar outcomes kept for every run.")
-    curves: dict[str, Curve] = Field(default_factory=dict, description="Named curves kept for every run.")
-    ensemble: str | None = Field(
-        None,
-        description="Parameter ensemble file (path relative to this file, e.g. the calibration's "
-        "calibrated.ensemble.parquet): replicate i of every arm and sample uses draw i, so arms pair by seed and "
-        "draw and intervals include parameter uncertainty.",
-    )
-    analysis: AnalysisSettings = Field(default_factory=AnalysisSettings, description="Defaults of 'talentsim "
-                                       "analyze' and of the sweep report (outcome and threshold).")
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Run specs
 
 
 @dataclass(frozen=True)
@@ -446,120 +68,6 @@ class RunSpec:
     def parameters(self) -> dict[str, Any]:
         """Return the lever and uncertainty values by name."""
         return {**self.levers, **self.uncertainties}
-
-
-def run_seed(root: int, sample: int, replicate: int) -> int:
-    """Return the seed of a run: from ``root``, the uncertainty sample and the replicate, never the lever arm.
-
-    Every lever arm of a sample and replicate shares the seed (common random numbers); adding samples or
-    replicates to an experiment leaves the seeds of existing runs unchanged.
-    """
-    state = np.random.SeedSequence(root, spawn_key=(sample, replicate)).generate_state(1, np.uint64)[0]
-    return int(state >> np.uint64(1))
-
-
-def run_id(levers: Mapping[str, Any], uncertainties: Mapping[str, Any], seed: int) -> str:
-    """Return the stable id of a run: a hash of its parameter values and seed."""
-    text = _canonical({"levers": dict(levers), "uncertainties": dict(uncertainties), "seed": seed})
-    return hashlib.sha256(text.encode()).hexdigest()[:ID_LENGTH]
-
-
-def planned_runs(definition: ExperimentFile) -> int:
-    """Return how many runs the experiment has, without listing them."""
-    arms = math.prod(len(lever.values) for lever in definition.levers.values())
-    if not definition.uncertainties:
-        samples = 1
-    elif definition.sampling.method == "grid":
-        points = definition.sampling.points
-        samples = math.prod(len(u.values) if u.values is not None else points for u in definition.uncertainties.values())
-    else:
-        samples = definition.sampling.draws(len(definition.uncertainties))
-    return arms * samples * definition.replicates
-
-
-def lever_arms(definition: ExperimentFile) -> list[dict[str, Any]]:
-    """Return every combination of lever values (the arms), the first lever varying slowest."""
-    names = list(definition.levers)
-    return [dict(zip(names, values)) for values in itertools.product(*(definition.levers[n].values for n in names))]
-
-
-def uncertainty_samples(definition: ExperimentFile) -> list[dict[str, Any]]:
-    """Return the uncertainty draws: a grid, or a sampled design (see ``design``), seeded from the root seed."""
-    names = list(definition.uncertainties)
-    if not names:
-        return [{}]
-    items = [definition.uncertainties[n] for n in names]
-    sampling = definition.sampling
-    if sampling.method == "grid":
-        return [dict(zip(names, values)) for values in itertools.product(*(u.grid(sampling.points) for u in items))]
-    unit = design(definition)
-    columns = [u.from_unit(unit[:, j]) for j, u in enumerate(items)]
-    return [dict(zip(names, row)) for row in zip(*columns)]
-
-
-def salib_problem(definition: ExperimentFile) -> dict[str, Any]:
-    """Return the SALib problem of an experiment's uncertainties: each a probability in [0, 1] of its distribution.
-
-    Designs are drawn on these probabilities and mapped through each uncertainty's distribution, so Sobol indices
-    and Morris effects are about the uncertainties as they are distributed (both are unchanged by such a mapping).
-    """
-    names = list(definition.uncertainties)
-    return {"num_vars": len(names), "names": names, "bounds": [[0.0, 1.0]] * len(names)}
-
-
-def _sampler_seed(definition: ExperimentFile) -> np.random.SeedSequence:
-    return np.random.SeedSequence(definition.seed, spawn_key=(SAMPLER_STREAM,))
-
-
-def design(definition: ExperimentFile) -> np.ndarray:
-    """Return the sampled design of the uncertainties as probabilities: one row per draw, one column per uncertainty.
-
-    latin_hypercube and quasi_random come from ``scipy.stats.qmc``; saltelli (Sobol indices) and morris
-    (elementary effects) from SALib, in the row order its analyses expect. Pure: the same experiment always
-    gives the same design. Probabilities of exactly 0 or 1 (the ends of a Morris grid) are moved in by 1e-9
-    for distributions without bounds, whose ends are infinite.
-
-    Raises:
-        MissingExtra: saltelli or morris without SALib installed.
-    """
-    sampling = definition.sampling
-    problem = salib_problem(definition)
-    d = problem["num_vars"]
-    if sampling.method in DESIGNS:
-        seed = int(_sampler_seed(definition).generate_state(1, np.uint32)[0])
-        salib = _import_salib()
-        if sampling.method == "saltelli":
-            unit = salib.sample.sobol.sample(problem, sampling.samples, calc_second_order=sampling.second_order,
-                                             scramble=True, seed=seed)
-        else:
-            unit = salib.sample.morris.sample(problem, sampling.samples, num_levels=sampling.levels, seed=seed)
-    else:
-        from scipy.stats import qmc
-
-        rng = np.random.default_rng(_sampler_seed(definition))
-        sampler_type = qmc.LatinHypercube if sampling.method == "latin_hypercube" else qmc.Sobol
-        options = {} if sampling.method == "latin_hypercube" else {"scramble": True}
-        try:
-            sampler = sampler_type(d=d, rng=rng, **options)
-        except TypeError:  # scipy < 1.15 names the generator 'seed'
-            sampler = sampler_type(d=d, seed=rng, **options)
-        unit = sampler.random(sampling.samples)
-    unit = np.asarray(unit, dtype=float)
-    for j, name in enumerate(problem["names"]):
-        dist = definition.uncertainties[name].dist
-        if dist is not None and not np.all(np.isfinite(dist.ppf(np.array([0.0, 1.0])))):
-            unit[:, j] = np.clip(unit[:, j], 1e-9, 1 - 1e-9)
-    return unit
-
-
-def _import_salib():
-    from .extras import require
-
-    require("SALib", "sensitivity", "the saltelli and morris designs")
-    import SALib.sample.morris
-    import SALib.sample.sobol
-
-    return SALib
 
 
 def expand(experiment: Experiment | ExperimentFile) -> list[RunSpec]:
@@ -659,7 +167,7 @@ class Experiment:
         if self.ensemble is not None:  # the draws decide the runs' parameter values
             content["ensemble"] = {"places": self.ensemble.describe()["parameters"],
                                    "draws": self.ensemble.draws.to_dict("list")}
-        return hashlib.sha256(_canonical(content).encode()).hexdigest()[:ID_LENGTH]
+        return hashlib.sha256(canonical(content).encode()).hexdigest()[:ID_LENGTH]
 
     def columns(self) -> dict[str, dict[str, str]]:
         """Return the label, unit and role (lever, uncertainty, outcome, curve) of every named column."""

@@ -33,7 +33,10 @@ def reporting(command: Callable[[], int], bad_input: tuple[type[BaseException], 
 
 def _reporting(command: Callable[[], int], bad_input: tuple[type[BaseException], ...]) -> int:
     try:
-        return command()
+        code = command()
+        if sys.stdout is not None:
+            sys.stdout.flush()  # here, not at exit, so that a reader who went away is a closed pipe, not a traceback
+        return code
     except KeyboardInterrupt:
         print("interrupted; nothing was written for the run in progress, and finished results are kept",
               file=sys.stderr)

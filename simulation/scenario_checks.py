@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .inputs import check_schedule, schedules, unknown
-from .scenario import DEFAULT_KEY, SHARE_TOLERANCE
+from .scenario_world import DEFAULT_KEY, SHARE_TOLERANCE
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from .scenario import Scenario

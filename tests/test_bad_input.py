@@ -164,7 +164,7 @@ CASES = [
      "must be at least bonus_usd (500,000)"),
     ({"levers.pipeline.entry_rate_per_year": -0.1}, "levers.pipeline.entry_rate_per_year", "-0.1", "between 0 and"),
     ({"market.posts_funding_elasticity": 3}, "market.posts_funding_elasticity", "3", "must be between 0 and 2"),
-    ({"levers.signing_bonus.meta": {"budget_usd_m_per_year": 1, "bonus_usd": 1, "max_usd": 2, "target_quantile": 0.9}},
+    ({"levers.signing_bonus.meta": {"budget_usd_m_per_year": 1, "bonus_usd": 1e5, "max_usd": 1e6, "target_quantile": 0.9}},
      "levers.signing_bonus.meta", None, "policies are named", "adds a policy under a new name"),
     ({"levers.state_funding_usd_m_per_year.region.China": -3000},
      "levers.state_funding_usd_m_per_year.region.China", "-3000", "must be between 0 and"),
@@ -185,7 +185,7 @@ CASES = [
     ({"levers.visa_odds.Canada": {"default": 0.5}}, "levers.visa_odds.Canada", "'Canada'",
      "unknown region", "Allowed: US, China, Europe, RoW"),
     ({"levers.visa_odds.US.Chna": 0.5}, "levers.visa_odds.US.Chna", "'Chna'", "did you mean 'China'?", "'default'"),
-    ({"levers.signing_bonus.opnai": {"standard": {"budget_usd_m_per_year": 1, "bonus_usd": 1, "max_usd": 2,
+    ({"levers.signing_bonus.opnai": {"standard": {"budget_usd_m_per_year": 1, "bonus_usd": 1e5, "max_usd": 1e6,
                                                   "target_quantile": 0.9}}},
      "levers.signing_bonus.opnai", "'opnai'", "unknown employer; did you mean 'openai'?", "Allowed: openai, anthropic"),
     ({"levers.exit_restriction.employer.deepsek": 0.5}, "levers.exit_restriction.employer.deepsek", "'deepsek'",
@@ -195,7 +195,7 @@ CASES = [
     ({"levers.compute_access.Moon": 0.5}, "levers.compute_access.Moon", "'Moon'", "unknown region"),
     ({"levers.state_funding_usd_m_per_year.employer.mistal": 0.1}, "levers.state_funding_usd_m_per_year.employer.mistal",
      "'mistal'", "unknown employer; did you mean 'mistral'?"),
-    ({"levers.return_programme.India": {"talent": {"bonus_usd": 1, "slots_per_year": 1}}}, "levers.return_programme.India",
+    ({"levers.return_programme.India": {"talent": {"bonus_usd": 1e5, "slots_per_year": 1}}}, "levers.return_programme.India",
      "'India'", "unknown region"),
     ({"population.initial_location.China.Africa": 0.0}, "population.initial_location.China.Africa", "'Africa'",
      "unknown region"),
@@ -257,6 +257,146 @@ def test_a_key_written_twice_is_reported_with_its_line(capsys, tmp_path):
 
 
 # --------------------------------------------------------------------------------------------------------------
+# Unit slips: every field of a unit says which unit it is in and how to write the value meant
+
+# Every field whose values are shares, probabilities, quantiles or yearly rates in [0, 1]: a key path that sets it.
+SHARE_FIELDS = {
+    ("Population", "top_tier_quantile"): "population.top_tier_quantile",
+    ("Population", "elite_quantile"): "population.elite_quantile",
+    ("Population", "frontier_quantile"): "population.frontier_quantile",
+    ("Population", "origin_shares"): "population.origin_shares.US",
+    ("Population", "initial_location"): "population.initial_location.China.US",
+    ("Population", "training_location"): "population.training_location.China.US",
+    ("Population", "abroad_quality_gain_per_year"): "population.abroad_quality_gain_per_year",
+    ("TailSampling", "quantile"): "population.tail_sampling.quantile",
+    ("TailSampling", "share"): "population.tail_sampling.share",
+    ("ExitSettings", "hazard_per_year"): "population.exits.hazard_per_year",
+    ("ExitSettings", "retirement_hazard_per_year"): "population.exits.retirement_hazard_per_year",
+    ("ExitSettings", "unplaced_hazard_per_year"): "population.exits.unplaced_hazard_per_year",
+    ("Strategy", "raise_per_step"): "employers.openai.strategy.raise_per_step",
+    ("Strategy", "relax_per_step"): "employers.openai.strategy.relax_per_step",
+    ("Strategy", "target_unfilled_share"): "employers.openai.strategy.target_unfilled_share",
+    ("BonusPolicy", "target_quantile"): "levers.signing_bonus.openai.standard.target_quantile",
+    ("Levers", "visa_odds"): "levers.visa_odds.US.default[0].value",
+    ("Levers", "talent_visa_odds"): "levers.talent_visa_odds.US.default",
+    ("ExitRestriction", "region"): "levers.exit_restriction.region.China",
+    ("ExitRestriction", "employer"): "levers.exit_restriction.employer.deepseek",
+    ("Pipeline", "entry_rate_per_year"): "levers.pipeline.entry_rate_per_year",
+    ("Pipeline", "origin_mix"): "levers.pipeline.origin_mix[1].value.China",
+}
+
+# Every field of an amount in USD or USD million: a key path, a value written in the wrong unit, and the message.
+USD_FIELDS = {
+    ("Employer", "base_pay_usd"): ("employers.openai.base_pay_usd", 420,
+                                   "is pay in USD a year; 420 reads as thousands (write USD 420,000 as 420000)"),
+    ("Region", "unplaced_pay_usd"): ("regions.US.unplaced_pay_usd", 80,
+                                     "is pay in USD a year; 80 reads as thousands (write USD 80,000 as 80000)"),
+    ("Employer", "funding_usd_per_researcher"): (
+        "employers.openai.funding_usd_per_researcher", 900,
+        "is in USD a year per researcher; 900 reads as thousands (write USD 900,000 as 900000)"),
+    ("BonusPolicy", "bonus_usd"): ("levers.signing_bonus.openai.standard.bonus_usd", 5,
+                                   "is in USD (one bonus or package); 5 reads as millions (write USD 5 million as "
+                                   "5000000)"),
+    ("BonusPolicy", "max_usd"): ("levers.signing_bonus.openai.standard.max_usd", 20,
+                                 "is in USD (one bonus or package); 20 reads as millions (write USD 20 million as "
+                                 "20000000)"),
+    ("ReturnProgramme", "bonus_usd"): ("levers.return_programme.China.qiming.bonus_usd", 0.56,
+                                       "0.56 reads as millions (write USD 0.56 million as 560000)"),
+    ("BonusPolicy", "budget_usd_m_per_year"): (
+        "levers.signing_bonus.openai.standard.budget_usd_m_per_year", 15_000_000,
+        "is in USD million per year, at most 1,000,000; 15,000,000 reads as dollars (write USD 15 million as 15)"),
+    ("StateFunding", "region"): ("levers.state_funding_usd_m_per_year.region.China", 3_000_000_000,
+                                 "3,000,000,000 reads as dollars (write USD 3,000 million as 3000)"),
+    ("StateFunding", "employer"): ("levers.state_funding_usd_m_per_year.employer.deepseek", 500_000_000,
+                                   "is in USD million per year, at most 1,000,000; 500,000,000 reads as dollars "
+                                   "(write USD 500 million as 500)"),
+}
+
+
+def _schema_fields() -> dict[tuple[str, str], list[dict]]:
+    """Return the numbers each field of the scenario schema holds (their JSON schemas), by (class, field)."""
+    from simulation.scenario import Scenario
+
+    schema = Scenario.model_json_schema()
+    defs = schema["$defs"]
+
+    def numbers(node):
+        ref = node.get("$ref", "")
+        if ref:  # a schedule's step holds the value; another section is a class of its own
+            name = ref.rsplit("/", 1)[-1]
+            if "Step" in name:
+                yield from numbers(defs[name]["properties"]["value"])
+            return
+        if node.get("type") in ("number", "integer"):
+            yield node
+        for key in ("anyOf", "allOf", "oneOf"):
+            for option in node.get(key, []):
+                yield from numbers(option)
+        for key in ("additionalProperties", "items"):
+            if isinstance(node.get(key), dict):
+                yield from numbers(node[key])
+
+    return {(cls, name): list(numbers(field))
+            for cls, section in [("Scenario", schema), *defs.items()] if "Step" not in cls
+            for name, field in section.get("properties", {}).items()}
+
+
+def test_every_share_and_every_usd_field_has_a_unit_slip_case():
+    """A field added to the schema with a share's range, or in USD, needs its case below."""
+    fields = _schema_fields()
+    shares = {key for key, numbers in fields.items() if numbers and all(
+        n.get("maximum", n.get("exclusiveMaximum", 2)) <= 1 and n.get("minimum", n.get("exclusiveMinimum", -1)) >= 0
+        for n in numbers)}
+    assert shares == set(SHARE_FIELDS)
+    usd = {key for key, numbers in fields.items() if numbers and ("usd" in key[1] or key[0] == "StateFunding")}
+    assert usd == set(USD_FIELDS)
+
+
+@pytest.mark.parametrize("path", list(SHARE_FIELDS.values()))
+def test_a_share_written_in_percent_says_how_to_write_it(capsys, tmp_path, path):
+    file = write(tmp_path / "bad.yaml", edited(baseline_data(), {path: 30}))
+    rate = path.endswith(("_per_year", "_per_step"))
+    check_bad(capsys, tmp_path, file, path, "30", f"({'a rate' if rate else 'a share'}: write 30% as 0.3)")
+
+
+@pytest.mark.parametrize(("path", "value", "words"), list(USD_FIELDS.values()),
+                         ids=[path for path, *_ in USD_FIELDS.values()])
+def test_an_amount_in_the_wrong_unit_says_which_unit_is_meant(capsys, tmp_path, path, value, words):
+    file = write(tmp_path / "bad.yaml", edited(baseline_data(), {path: value}))
+    line = check_bad(capsys, tmp_path, file, path, f"{value:g}" if isinstance(value, float) else str(value), words)
+    assert line.count(":") == 2 and "\n" not in line  # FILE: key.path: message (got VALUE), one line
+
+
+def test_a_unit_slip_in_a_child_or_in_an_experiment_names_where_it_was_written(capsys, tmp_path, parent):
+    file = child(tmp_path, {"employers": {"openai": {"base_pay_usd": 420}}})
+    check_bad(capsys, tmp_path, file, "employers.openai.base_pay_usd", "420", "reads as thousands")
+    experiment = tmp_path / "exp.yaml"
+    experiment.write_text(f"""name: units
+scenario: {parent}
+run: {{researchers: 1000, end: 2021-01}}
+levers:
+  bonus: {{path: levers.signing_bonus.meta.standard.bonus_usd, values: [5, 1.0e7]}}
+outcomes:
+  us_share: {{kind: share, region: US, tier: top_tier, year: 2020}}
+""")
+    code, _, err = invoke(capsys, "sweep", experiment, "--dry-run")
+    assert code == 2
+    line = line_for(err, experiment, "levers.bonus.values[0]")
+    assert "levers.signing_bonus.meta.standard.bonus_usd: is in USD (one bonus or package); 5 reads as millions" in line
+
+
+def test_amounts_that_are_meant_are_not_slips(capsys, tmp_path):
+    """No bonus (0), a postdoc's pay, a mega-offer and a small budget in USD million all validate."""
+    file = write(tmp_path / "fine.yaml", edited(baseline_data(), {
+        "levers.signing_bonus.openai.standard.bonus_usd": 0, "levers.signing_bonus.openai.standard.max_usd": 3e8,
+        "regions.China.unplaced_pay_usd": 0, "employers.china_academia.base_pay_usd": 1000,
+        "levers.signing_bonus.openai.standard.budget_usd_m_per_year": 0.5,
+    }))
+    code, out, err = invoke(capsys, "validate", file)
+    assert code == 0, err
+
+
+# --------------------------------------------------------------------------------------------------------------
 # Several mistakes in one file: all are reported, one line each
 
 
@@ -281,7 +421,7 @@ def test_every_problem_in_a_file_is_reported_on_its_own_line(capsys, tmp_path):
 def test_every_reference_and_share_problem_is_reported(capsys, tmp_path):
     file = write(tmp_path / "names.yaml", edited(baseline_data(), {
         "employers.openai.region": "Mars",
-        "levers.signing_bonus.opnai": {"standard": {"budget_usd_m_per_year": 1, "bonus_usd": 1, "max_usd": 2,
+        "levers.signing_bonus.opnai": {"standard": {"budget_usd_m_per_year": 1, "bonus_usd": 1e5, "max_usd": 1e6,
                                                     "target_quantile": 0.9}},
         "levers.exit_restriction.employer.deepsek": 0.5,
         "levers.visa_odds.US.Chna": 0.5,
@@ -378,8 +518,8 @@ def test_problems_in_parent_and_child_are_each_named_in_their_file(capsys, tmp_p
 def test_reference_problems_in_a_child_name_the_child(capsys, tmp_path, parent):
     file = child(tmp_path, {
         "employers": {"newlab": {"name": "New lab", "region": "Atlantis", "kind": "startup", "weight": 1,
-                                 "base_pay_usd": 1, "compute_per_researcher": 1, "funding_usd_per_researcher": 1}},
-        "levers": {"signing_bonus": {"opnai": {"standard": {"budget_usd_m_per_year": 1, "bonus_usd": 1, "max_usd": 1,
+                                 "base_pay_usd": 1e5, "compute_per_researcher": 1, "funding_usd_per_researcher": 1e5}},
+        "levers": {"signing_bonus": {"opnai": {"standard": {"budget_usd_m_per_year": 1, "bonus_usd": 1e5, "max_usd": 1e5,
                                                             "target_quantile": 0.9}}}},
     })
     code, _, err = invoke(capsys, "validate", file)

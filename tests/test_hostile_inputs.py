@@ -232,7 +232,7 @@ def test_unit_slips_say_what_unit_is_meant(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "population.origin_shares.US: must be between 0 and 1 (a share: write 20% as 0.2)" in err
     assert "levers.state_funding_usd_m_per_year.region.China: is in USD million per year" in err
-    assert "write USD 500 million as 500" in err
+    assert "3,000,000,000 reads as dollars (write USD 3,000 million as 3000) (got 3000000000)" in err
 
 
 def test_yaml_1_2_numbers_are_numbers(tmp_path):

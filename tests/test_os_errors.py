@@ -6,6 +6,8 @@ memory that does not suffice (estimated before a run, and running out during one
 
 from __future__ import annotations
 
+import os
+import shlex
 import subprocess
 import sys
 
@@ -29,6 +31,50 @@ def test_a_closed_pipe_ends_quietly():
     err = process.stderr.read().decode()
     assert process.wait(timeout=60) == 1
     assert "Traceback" not in err and "Exception" not in err and "Error" not in err, err
+
+
+# Commands that write to standard output, each with output large or small; a closed pipe ends each the same way.
+PRINTING = {
+    "schema": ["schema"],
+    "validate": ["validate", "scenarios/baseline.yaml", "scenarios/decoupling.yaml"],
+    "sweep --dry-run": ["sweep", "experiments/visa_policy_lhs.yaml", "--dry-run"],
+    "--help": ["--help"],
+    "run --help": ["run", "--help"],
+    "--version": ["--version"],
+}
+
+
+@pytest.mark.parametrize("buffered", [True, False], ids=["buffered", "unbuffered"])
+@pytest.mark.parametrize("name", list(PRINTING))
+def test_a_reader_that_went_away_ends_every_command_quietly(name, buffered):
+    """Output into a pipe whose reader has gone: no traceback, no 'Exception ignored', exit code 1 (the README's).
+
+    Buffered output (the default into a pipe) fails only when it is flushed, which must happen while the command
+    can still report it, not in the interpreter's last flush.
+    """
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    if not buffered:
+        env["PYTHONUNBUFFERED"] = "1"
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run([sys.executable, "-m", "simulation.cli", *PRINTING[name]], stdout=write,
+                              stderr=subprocess.PIPE, cwd=ROOT, env=env, timeout=120)
+    finally:
+        os.close(write)
+    err = done.stderr.decode()
+    assert "Traceback" not in err and "Exception" not in err and "Error" not in err, err
+    assert done.returncode == 1, (done.returncode, err)
+
+
+def test_head_reads_one_line_and_the_command_stops_quietly():
+    """``talentsim schema | head -1`` in a shell: one line out, nothing on stderr, 0 or 1 by whether it had finished."""
+    done = subprocess.run(f"{shlex.quote(sys.executable)} -m simulation.cli schema | head -1; "
+                          "echo exit=${PIPESTATUS[0]} >&2", shell=True, executable="/bin/bash", cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.stdout == "# Scenario reference\n"
+    lines = done.stderr.strip().splitlines()
+    assert lines[-1] in ("exit=0", "exit=1") and len(lines) == 1, done.stderr
 
 
 def test_a_run_too_large_for_memory_is_refused_before_it_starts(tmp_path, capsys, monkeypatch):

@@ -43,22 +43,25 @@ def _imports(module: str) -> set[str]:
 
 def test_layers_import_downward_only():
     """The model knows nothing of runs, tables, figures or commands; tables know nothing of figures."""
-    below_the_runner = {"runner", "results", "plots", "style", "report", "compare", "cli", "experiment", "executors",
-                        "store", "calibrate"}
+    commands = {"cli", "cli_options", "cli_results", "cli_scenarios", "cli_sweep"}
+    below_the_runner = {"runner", "results", "plots", "style", "report", "compare", *commands, "experiment",
+                        "executors", "store", "calibrate"}
     mechanisms = ("levers", "population", "market", "choice", "demography", "posts", "targeted", "search", "matching",
                   "updates", "employers", "observe", "model")
-    for module in ("scenario", *mechanisms):
+    for module in ("scenario", "scenario_world", "scenario_levers", "scenario_checks", *mechanisms):
         assert not _imports(module) & below_the_runner, module
-    assert _imports("scenario") == {"inputs", "scenario_checks"}
-    assert _imports("scenario_checks") == {"inputs", "scenario"}
-    for module in ("inputs/__init__", "inputs/errors", "inputs/fields", "inputs/reader"):
-        assert _imports(module) <= {"errors", "fields", "reader", ""}, module  # reads files, knows no file kind
+    assert _imports("scenario") == {"inputs", "scenario_world", "scenario_levers", "scenario_checks"}
+    assert _imports("scenario_levers") == {"inputs", "scenario_world"}
+    assert _imports("scenario_world") == {"inputs"}
+    assert _imports("scenario_checks") == {"inputs", "scenario", "scenario_world"}  # scenario: for type hints only
+    for module in ("inputs/__init__", "inputs/errors", "inputs/fields", "inputs/reader", "inputs/units"):
+        assert _imports(module) <= {"errors", "fields", "reader", "units", ""}, module  # reads files, knows no file kind
     assert _imports("market") == set()
     assert _imports("choice") == {"market"}
     for module in mechanisms[:-1]:  # each mechanism stands on its own: none imports the model
         assert "model" not in _imports(module), module
-    assert not _imports("results") & {"model", "runner", "plots", "style", "report", "compare", "cli"}
+    assert not _imports("results") & {"model", "runner", "plots", "style", "report", "compare", *commands}
     for module in ("plots", "style", "report", "compare", "spreadsheet"):
-        assert not _imports(module) & {"model", "cli"}, module
+        assert not _imports(module) & {"model", *commands}, module
     assert _imports("summary") == set()  # the one statistic depends on nothing
     assert _imports("changes") == {"scenario"}  # what a scenario changes is read from scenarios alone

@@ -2,8 +2,8 @@
 
 Scenarios, experiments, calibration configs and targets share one bounded YAML reader (:mod:`.reader`), one
 set of field types, month and schedule rules (:mod:`.fields`), and one translation of validation errors into
-``FILE: key.path: what is allowed (got VALUE)`` lines (:mod:`.errors`), so the same mistake reads the same way
-in every file kind.
+``FILE: key.path: what is allowed (got VALUE)`` lines (:mod:`.errors`), with numbers that read as a unit slip
+said to be so (:mod:`.units`), so the same mistake reads the same way in every file kind.
 """
 
 from .errors import FieldProblem, InputError, Problem, check_validation, close_hint, format_path, unknown

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import functools
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ from typing import Any, Literal
 
 import annotated_types
 from pydantic import BaseModel, ValidationError
+
+from .units import in_range_slips, out_of_range_slip, share_note
 
 __all__ = ["FieldProblem", "InputError", "Problem", "close_hint", "format_path", "problems_from_validation",
            "short", "unknown"]
@@ -149,6 +152,28 @@ def declared(root: type[BaseModel], loc: tuple[Any, ...], data: Any) -> tuple[An
     return base, [*meta, *inner], description
 
 
+@functools.cache
+def declared_keys(model: type[BaseModel]) -> frozenset[str]:
+    """Return every key ``model`` and the sections below it declare, as written in files."""
+    keys: set[str] = set()
+    seen: set[type] = set()
+
+    def visit(tp: Any) -> None:
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            if tp in seen:
+                return
+            seen.add(tp)
+            for name, field in tp.model_fields.items():
+                keys.add(field.alias or name)
+                visit(field.annotation)
+            return
+        for arg in typing.get_args(tp):
+            visit(arg)
+
+    visit(model)
+    return frozenset(keys)
+
+
 def keys_of(model: type[BaseModel]) -> list[str]:
     """Return the keys a section accepts, as written in files."""
     return [f.alias or name for name, f in model.model_fields.items()]
@@ -232,7 +257,7 @@ def problems_from_validation(
             continue
         elif message is None:
             message = (hint(kind, path, value) if hint else None) or _allowed_message(
-                kind, ctx, declared(root, schema_loc, data), error["msg"], value)
+                kind, ctx, declared(root, schema_loc, data), error["msg"], value, path)
         if isinstance(value, (dict, list)) and kind not in ("extra_forbidden",) and not bad_name:
             found = found and len(value) <= 3  # a whole section's value says nothing the message does not
         where_file, where = locate(path)
@@ -312,19 +337,38 @@ _BOUND_TYPES = {
 }
 
 
+def _limits(meta: list[Any]) -> tuple[float | None, float | None]:
+    """Return the lower and upper bounds ``meta`` declares (open or closed), None where there is none."""
+    low = high = None
+    for m in meta:
+        if isinstance(m, annotated_types.Ge):
+            low = m.ge
+        elif isinstance(m, annotated_types.Gt):
+            low = m.gt
+        elif isinstance(m, annotated_types.Le):
+            high = m.le
+        elif isinstance(m, annotated_types.Lt):
+            high = m.lt
+    return low, high
+
+
 def _allowed_message(
-    kind: str, ctx: Mapping[str, Any], found: tuple[Any, list[Any], str | None] | None, msg: str, value: Any
+    kind: str, ctx: Mapping[str, Any], found: tuple[Any, list[Any], str | None] | None, msg: str, value: Any,
+    path: tuple[Any, ...] = (),
 ) -> str:
     """Return what is allowed where pydantic reported an error of type ``kind``, in the reader's terms."""
     tp, meta, _ = found if found else (None, [], None)
     bounds = range_text(meta)
     if kind in _BOUND_TYPES:
-        if bounds is None:
-            bounds = range_text([_BOUND_TYPES[kind](next(iter(ctx.values())))]) if ctx else None
+        if bounds is None and ctx:
+            meta = [_BOUND_TYPES[kind](next(iter(ctx.values())))]
+            bounds = range_text(meta)
+        low, high = _limits(meta)
+        slip = out_of_range_slip(path, value, high)
+        if slip:
+            return slip
         text = f"must be {bounds}" if bounds else str(msg)
-        if bounds == "between 0 and 1" and isinstance(value, (int, float)) and 1 < value <= 100:
-            text += f" (a share: write {value:g}% as {value / 100:g})"
-        return text
+        return text + share_note(path, value, low, high)
     if kind in ("float_parsing", "float_type", "int_parsing", "int_type", "int_from_float", "finite_number",
                 "int_parsing_size"):
         what = "a whole number" if kind.startswith("int") or tp is int else "a number"
@@ -367,10 +411,25 @@ def _allowed_message(
 
 def check_validation(model: type[BaseModel], data: Any, file: str, error: type[InputError],
                      locate: Locate | None = None, hint=None) -> Any:
-    """Return ``model`` validated from ``data``, or raise ``error`` with every problem in the reader's terms."""
+    """Return ``model`` validated from ``data``, or raise ``error`` with every problem in the reader's terms.
+
+    Amounts in USD too small to be meant (a pay of 420, a bonus of 5: see :mod:`.units`) are problems too,
+    reported with those of form.
+    """
+    locate = locate or (lambda path: (file, path))
+    slips = []
     try:
-        return model.model_validate(data)
+        for path, message, value in in_range_slips(data, declared_keys(model)):
+            where_file, where = locate(path)
+            slips.append(Problem(where_file, format_path(where), message, value, True))
+        validated = model.model_validate(data)
     except ValidationError as exc:
-        raise error(problems_from_validation(exc, data, model, file, locate, hint), checks_pending=True) from None
+        problems = problems_from_validation(exc, data, model, file, locate, hint)
+        slipped = {(p.file, p.path) for p in slips}  # the slip explains what else is wrong there (max below bonus)
+        problems = [p for p in problems if (p.file, p.path) not in slipped]
+        raise error([*problems, *slips], checks_pending=True) from None
     except RecursionError:
         raise error([Problem(file, "", "sections are nested too deeply")]) from None
+    if slips:
+        raise error(slips, checks_pending=True)
+    return validated
