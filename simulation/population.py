@@ -45,17 +45,29 @@ class Population:
     def __len__(self) -> int:
         return len(self.id)
 
+    def __post_init__(self) -> None:
+        # Each column is the start of a longer buffer, so a step can append graduates without a new array.
+        self._buffers: dict[str, np.ndarray] = {}
+
     def replace(self, keep: np.ndarray, joining: Population | None = None) -> None:
-        """Keep the researchers where ``keep`` is true and add those of ``joining`` after them (one copy a column)."""
+        """Keep the researchers where ``keep`` is true and add those of ``joining`` after them.
+
+        Every column is the start of a buffer with spare room (a quarter more than needed when it was made): the
+        kept rows are gathered by a boolean index, numpy's fastest selection, and written back at the buffer's
+        start, the graduates after them. A step thus fills the same memory again instead of allocating and
+        filling new columns; a buffer is replaced by a larger one only when the population outgrows it.
+        """
         kept = int(np.count_nonzero(keep))
-        extra = 0 if joining is None else len(joining)
+        n = kept + (0 if joining is None else len(joining))
         for f in fields(self):
             column = getattr(self, f.name)
-            out = np.empty(kept + extra, dtype=column.dtype)
-            np.compress(keep, column, out=out[:kept])
+            buffer = self._buffers.get(f.name)
+            if buffer is None or len(buffer) < n:
+                buffer = self._buffers[f.name] = np.empty(n + n // 4, dtype=column.dtype)
+            buffer[:kept] = column[keep]  # the gather makes a copy first, so the buffer may hold ``column``
             if joining is not None:
-                out[kept:] = getattr(joining, f.name)
-            setattr(self, f.name, out)
+                buffer[kept:n] = getattr(joining, f.name)
+            setattr(self, f.name, buffer[:n])
 
     def researcher(self, index: int) -> Researcher:
         """Return a read-only view of one researcher, for inspection (not for the hot path)."""
