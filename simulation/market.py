@@ -118,9 +118,17 @@ def search_probability(
     ``rate = base * exp(a_d * dissatisfaction + a_o * offers - a_c * career_age - a_t * tenure)``.
     """
     a_d, a_o, a_c, a_t = coefficients
-    log_rate = a_d * dissatisfaction + a_o * offers_received - a_c * career_age - a_t * tenure
-    rate = rate_per_year * np.exp(log_rate)
-    return -np.expm1(-rate * years)
+    shape = np.broadcast_shapes(*map(np.shape, (rate_per_year, dissatisfaction, offers_received, career_age, tenure)))
+    # One float64 array worked in place, the formula's operations in its order: no temporary column per term.
+    p = np.multiply(dissatisfaction, a_d, out=np.empty(shape))
+    p += a_o * offers_received
+    p -= a_c * career_age
+    p -= a_t * tenure
+    np.exp(p, out=p)
+    p *= rate_per_year  # the rate
+    p *= -years
+    np.expm1(p, out=p)
+    return np.negative(p, out=p)
 
 
 def offer_utility(

@@ -66,14 +66,26 @@ class Search:
         cfg = model.config.search
         # An employer code of -1 (no post) reads the appended 0.
         dissatisfaction = np.append(model.market_dissatisfaction(), 0.0)[pop.employer]
+        coefficients = (cfg.dissatisfaction, cfg.offers_received, cfg.career_age_per_year, cfg.tenure_per_year)
         p = search_probability(
             cfg.base_rate_per_year,
             model.years_per_step,
             dissatisfaction=dissatisfaction,
-            offers_received=np.bincount(targeted.researcher, minlength=len(pop)),
+            offers_received=0,
             career_age=pop.career_age,
             tenure=pop.tenure,
-            coefficients=(cfg.dissatisfaction, cfg.offers_received, cfg.career_age_per_year, cfg.tenure_per_year),
+            coefficients=coefficients,
+        )
+        # The few researchers with targeted offers: again, with the offers they received.
+        offered, offers = np.unique(targeted.researcher, return_counts=True)
+        p[offered] = search_probability(
+            cfg.base_rate_per_year,
+            model.years_per_step,
+            dissatisfaction=dissatisfaction[offered],
+            offers_received=offers,
+            career_age=pop.career_age[offered],
+            tenure=pop.tenure[offered],
+            coefficients=coefficients,
         )
         p[pop.employer < 0] = 1.0  # researchers without a post are always looking
         return p

@@ -41,9 +41,9 @@ def update(model, moves: Offers) -> tuple[np.ndarray, np.ndarray]:
     pop.bonus_years_left -= years
     abroad = pop.region != pop.origin
     gaining = abroad & (pop.years_abroad < cfg.population.abroad_quality_gain_years)
-    # Whole-column operations (x * 1 and x + 0 leave the others exactly as they were).
-    pop.quality *= np.where(gaining, math.exp(cfg.population.abroad_quality_gain_per_year * years), 1.0)
-    pop.years_abroad += np.where(abroad, np.float32(years), np.float32(0.0))
+    # In place, only where the condition holds: no temporary column.
+    np.multiply(pop.quality, math.exp(cfg.population.abroad_quality_gain_per_year * years), out=pop.quality, where=gaining)
+    np.add(pop.years_abroad, np.float32(years), out=pop.years_abroad, where=abroad)
     return arrivals, departures
 
 
