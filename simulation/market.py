@@ -84,16 +84,20 @@ def weighted_quantiles(x: np.ndarray, weight: np.ndarray, levels) -> np.ndarray:
     that bin is sorted: exact, in a few passes over the data instead of a sort.
     """
     levels = np.atleast_1d(np.asarray(levels, dtype=float))
-    bits = x.view(np.int64) >> 44
-    low = int(bits.min())
-    bins = (bits - low).astype(np.int64)
+    bins = x.view(np.int64) >> 44
+    bins -= bins.min()
     cumulative = np.cumsum(np.bincount(bins, weights=weight))
     total = cumulative[-1]
+    targets = levels * total
+    chosen = np.minimum(np.searchsorted(cumulative, targets * (1 - 1e-12)), len(cumulative) - 1)
+    # One pass finds the members of every bin holding a quantile.
+    holds = np.zeros(len(cumulative), dtype=bool)
+    holds[chosen] = True
+    candidates = np.flatnonzero(holds[bins])
+    candidate_bins = bins[candidates]
     out = np.empty(len(levels))
-    for k, p in enumerate(levels):
-        target = p * total
-        b = min(int(np.searchsorted(cumulative, target * (1 - 1e-12))), len(cumulative) - 1)
-        members = np.flatnonzero(bins == b)
+    for k, (target, b) in enumerate(zip(targets, chosen.tolist())):
+        members = candidates[candidate_bins == b]
         order = np.argsort(x[members], kind="stable")
         before = cumulative[b - 1] if b > 0 else 0.0
         running = before + np.cumsum(weight[members][order])

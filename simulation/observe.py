@@ -94,18 +94,25 @@ class Recorder:
         # cohort x training region x origin x (active, in host region, returned home)
         self.cohorts = np.zeros((steps + 1, self.n_cohorts, n_regions, n_regions, 3))
 
-    def stocks_at(self, step: int, pop: Population, thresholds: tuple[float, ...]) -> None:
-        """Count researchers by work region (or without a post), origin and tier (``thresholds``: top tier on)."""
+    def stocks_at(self, step: int, pop: Population, thresholds: tuple[float, ...], top: np.ndarray | None = None) -> None:
+        """Count researchers by work region (or without a post), origin and tier (``thresholds``: top tier on,
+        ascending; ``top``: the rows at or above the first, if the caller has them)."""
         r = self.n_regions
-        work = np.where(pop.employer >= 0, pop.region, r).astype(np.int64)
-        cell = work * r + pop.origin
+        cell = pop.region.astype(np.int64)
+        cell[pop.employer < 0] = r
+        cell *= r
+        cell += pop.origin
         size = (r + 1) * r
         self.stocks[step, :, :, 0] = np.bincount(cell, weights=pop.weight, minlength=size).reshape(r + 1, r)
-        above = np.flatnonzero(pop.quality >= thresholds[0])
-        cell, quality, weight = cell[above], pop.quality[above], pop.weight[above]
+        if top is None:
+            top = np.flatnonzero(pop.quality >= thresholds[0])
+        cell, quality, weight = cell[top], pop.quality[top], pop.weight[top]
+        # The tiers are nested: each is selected from the one before, in the same row order.
         for t, threshold in enumerate(thresholds, start=1):
             keep = quality >= threshold
-            counts = np.bincount(cell[keep], weights=weight[keep], minlength=size)
+            if not keep.all():
+                cell, quality, weight = cell[keep], quality[keep], weight[keep]
+            counts = np.bincount(cell, weights=weight, minlength=size)
             self.stocks[step, :, :, t] = counts.reshape(r + 1, r)
 
     def flows_at(
@@ -170,11 +177,18 @@ def observe(model, hires) -> None:
     model.thresholds = model.quality_thresholds()
     tiers = (model.thresholds[cfg.top_tier_quantile], model.thresholds[cfg.elite_quantile],
              model.thresholds[cfg.frontier_quantile])
-    model.recorder.stocks_at(step, pop, tiers)
+    top = np.flatnonzero(pop.quality >= tiers[0])
+    model.recorder.stocks_at(step, pop, tiers, top)
     n = len(model.employers)
-    above = np.flatnonzero((pop.quality >= tiers[0]) & (pop.employer >= 0))  # placed top-tier researchers
-    employer, quality, weight = pop.employer[above], pop.quality[above], pop.weight[above]
-    by_tier = [np.bincount(employer[quality >= t], weights=weight[quality >= t], minlength=n) for t in tiers]
+    # Staff by tier: the top tier's rows, those without a post counted under code 0 and dropped; each tier
+    # selected from the one before.
+    code, quality, weight = pop.employer[top] + 1, pop.quality[top], pop.weight[top]
+    by_tier = []
+    for threshold in tiers:
+        keep = quality >= threshold
+        if not keep.all():
+            code, quality, weight = code[keep], quality[keep], weight[keep]
+        by_tier.append(np.bincount(code, weights=weight, minlength=n + 1)[1:])
     kind = hires.kind
     hire_counts = [
         np.bincount(hires.employer[kind == k], weights=pop.weight[hires.researcher[kind == k]], minlength=n)
