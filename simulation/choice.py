@@ -131,11 +131,14 @@ class ChoiceSets:
             choice[column[better]] = self.slots + rows[better]
         return choice
 
-    def picked(self, choice: np.ndarray) -> Offers:
-        """Return the chosen alternative of each decider, as rows (staying included)."""
-        n = len(self)
+    def picked(self, choice: np.ndarray, columns: np.ndarray | None = None) -> Offers:
+        """Return the chosen alternative of each decider, or of the deciders at ``columns``, as rows (staying
+        included)."""
+        if columns is not None:
+            choice = choice[columns]
+        n = len(choice)
         dense = choice < self.slots
-        column = np.flatnonzero(dense)
+        column = np.flatnonzero(dense) if columns is None else columns[dense]
         slot = choice[dense]
         employer = np.empty(n, dtype=np.int16)
         region = np.empty(n, dtype=np.int8)
@@ -152,7 +155,8 @@ class ChoiceSets:
             bonus[~dense] = self.targeted.bonus_usd[t]
             kind[~dense] = self.targeted.kind[t]
             policy[~dense] = self.targeted.policy[t]
-        return Offers(self.deciders.row, employer, region, bonus, kind, policy)
+        row = self.deciders.row if columns is None else self.deciders.row[columns]
+        return Offers(row, employer, region, bonus, kind, policy)
 
     def after_rejection(self, rejected: np.ndarray, choice: np.ndarray, vacancies: np.ndarray) -> ChoiceSets:
         """Return the choice sets of the ``rejected`` deciders for another round of choice.
@@ -176,7 +180,9 @@ class ChoiceSets:
         targeted = self.targeted.take(keep)
         targeted_decider = (np.cumsum(rejected) - 1)[self.targeted_decider[keep]]
 
-        open_offer = np.isfinite(score[1:]).any(axis=0)
+        open_offer = np.zeros(len(column), dtype=bool)
+        for offer in score[1:]:  # slot by slot: faster than a reduction down the columns
+            open_offer |= np.isfinite(offer)
         open_offer[targeted_decider] = True
         renumber = np.cumsum(open_offer) - 1
         return ChoiceSets(

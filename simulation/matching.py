@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .choice import ChoiceSets, Offers
-from .market import OfferKind
+from .market import stable_argsort
 
 __all__ = ["match", "match_under_capacity"]
 
@@ -37,7 +37,7 @@ def match_under_capacity(
         return accepted
     contested = np.flatnonzero(~accepted)
     # Grouped by employer, best first; equal quality: the earlier row first.
-    by_quality = contested[np.argsort(-quality[contested], kind="stable")]
+    by_quality = contested[stable_argsort(-quality[contested])]
     contested = by_quality[np.argsort(employer[by_quality], kind="stable")]
     group = employer[contested]
     starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
@@ -54,11 +54,10 @@ def match(choices: ChoiceSets, chosen: np.ndarray, quality: np.ndarray, weight: 
     and ``vacancies`` (model researchers) is reduced by those hired. Rejected researchers keep their other offers,
     without the one that rejected them or any employer now full.
     """
-    picks = choices.picked(chosen)
-    moving = picks.kind != OfferKind.STAY
-    targeted = np.isin(picks.kind, OfferKind.TARGETED)
-    ordinary = moving & ~targeted
-    acceptors = picks.take(ordinary)
+    # Slot 0 is staying, the other slots are vacancies a search found, and choices from ``slots`` on are
+    # targeted offers; only the researchers who move are picked out.
+    ordinary = (chosen > 0) & (chosen < choices.slots)
+    acceptors = choices.picked(chosen, np.flatnonzero(ordinary))
     rows = acceptors.researcher
     accepted = match_under_capacity(acceptors.employer, quality[rows], vacancies, weight[rows])
     hired_ordinary = acceptors.take(accepted)
@@ -66,5 +65,5 @@ def match(choices: ChoiceSets, chosen: np.ndarray, quality: np.ndarray, weight: 
     np.maximum(vacancies, 0.0, out=vacancies)
     rejected = np.zeros(len(choices), dtype=bool)
     rejected[np.flatnonzero(ordinary)[~accepted]] = True
-    hired = Offers.concat([picks.take(targeted), hired_ordinary])
+    hired = Offers.concat([choices.picked(chosen, np.flatnonzero(chosen >= choices.slots)), hired_ordinary])
     return hired, choices.after_rejection(rejected, chosen, vacancies)
