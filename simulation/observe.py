@@ -109,8 +109,8 @@ class Recorder:
         cell, quality, weight = cell[top], pop.quality[top], pop.weight[top]
         # The tiers are nested: each is selected from the one before, in the same row order.
         for t, threshold in enumerate(thresholds, start=1):
-            keep = quality >= threshold
-            if not keep.all():
+            keep = np.flatnonzero(quality >= threshold)
+            if len(keep) < len(quality):
                 cell, quality, weight = cell[keep], quality[keep], weight[keep]
             counts = np.bincount(cell, weights=weight, minlength=size)
             self.stocks[step, :, :, t] = counts.reshape(r + 1, r)
@@ -185,8 +185,8 @@ def observe(model, hires) -> None:
     code, quality, weight = pop.employer[top] + 1, pop.quality[top], pop.weight[top]
     by_tier = []
     for threshold in tiers:
-        keep = quality >= threshold
-        if not keep.all():
+        keep = np.flatnonzero(quality >= threshold)
+        if len(keep) < len(quality):
             code, quality, weight = code[keep], quality[keep], weight[keep]
         by_tier.append(np.bincount(code, weights=weight, minlength=n + 1)[1:])
     kind = hires.kind

@@ -41,9 +41,8 @@ def update(model, moves: Offers) -> tuple[np.ndarray, np.ndarray]:
     pop.bonus_years_left -= years
     abroad = pop.region != pop.origin
     gaining = abroad & (pop.years_abroad < cfg.population.abroad_quality_gain_years)
-    # In place, only where the condition holds: no temporary column.
-    np.multiply(pop.quality, math.exp(cfg.population.abroad_quality_gain_per_year * years), out=pop.quality, where=gaining)
-    np.add(pop.years_abroad, np.float32(years), out=pop.years_abroad, where=abroad)
+    pop.quality[np.flatnonzero(gaining)] *= math.exp(cfg.population.abroad_quality_gain_per_year * years)
+    pop.years_abroad += abroad * np.float32(years)  # a step for those abroad, 0 (exactly) for the others
     return arrivals, departures
 
 
