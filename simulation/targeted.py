@@ -11,6 +11,8 @@ Several policies can stand on one employer or region at once.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .choice import Offers
@@ -54,7 +56,8 @@ class TargetedOffers:
             self.committed[:] = 0.0
         self._lightest = float(model.population.weight.min()) if len(model.population) else 1.0
         self._stars = None
-        if any(p.kind == "bonus" for p in levers.policies):
+        bonuses = [p for p in levers.policies if p.kind == "bonus"]
+        if bonuses:
             # Signing bonuses rank stars by ln(quality) plus one draw of noise a step per top-tier researcher
             # (how visible they are this quarter), shared by every policy: a policy added leaves the draws alone.
             pop = model.population
@@ -62,7 +65,13 @@ class TargetedOffers:
             key = np.log(pop.quality[stars])
             if self.noise > 0:
                 key += self.noise * gumbel(self.visibility, len(stars))
-            self._stars = (stars, pop.quality[stars], -key)
+            key = np.negative(key, out=key)  # best first
+            # A budget reaches only the first few stars in that order: rank, once for every policy, twice as many
+            # as the furthest-reaching budget could pay (``_bonus_offers`` ranks all it may reach if that is short).
+            reach = max(0, min(len(stars), 2 * max(self._most(*self._bonus_budget(p), len(stars)) for p in bonuses)))
+            ranked = _best(key, reach)
+            self._stars = Stars(stars, pop.quality[stars], key, ranked, pop.quality[stars[ranked]],
+                                pop.employer[stars[ranked]])
         out = []
         for policy in levers.policies:
             if policy.kind == "bonus":
@@ -87,20 +96,35 @@ class TargetedOffers:
             return eligible
         return int(min(eligible, budget / cheapest + 1))
 
+    def _bonus_budget(self, policy: Policy) -> tuple[float, float]:
+        """Return a signing-bonus policy's budget left this year and the least a recipient can cost (USD).
+
+        A bonus is at least bonus_usd (quality at or above the threshold), so the budget bounds the recipients.
+        """
+        terms = policy.terms
+        remaining = terms.budget_usd_m_per_year * 1e6 - self.committed[policy.index]
+        return remaining, terms.bonus_usd * self._lightest * self.scale
+
     def _bonus_offers(self, model, policy: Policy) -> Offers:
         terms = policy.terms
         pop = model.population
-        remaining = terms.budget_usd_m_per_year * 1e6 - self.committed[policy.index]
+        remaining, cheapest = self._bonus_budget(policy)
         threshold = model.thresholds[terms.target_quantile]
         if remaining <= 0:
             return Offers.empty()
-        stars, quality, key = self._stars
-        keep = np.flatnonzero((quality >= threshold) & (pop.employer[stars] != policy.owner))
-        if not len(keep):
+        stars = self._stars
+        most = self._most(remaining, cheapest, len(stars.row))
+        # The stars this policy may offer to, among those ranked for every policy. If at least ``most`` of them
+        # are, its best ``most`` are among them; if every star was ranked, so are all it may offer to.
+        first = np.flatnonzero((stars.ranked_quality >= threshold) & (stars.ranked_employer != policy.owner))
+        if len(first) >= most or len(stars.ranked) == len(stars.row):
+            ranked = stars.row[stars.ranked[first[:most]]]
+        else:
+            keep = np.flatnonzero((stars.quality >= threshold) & (pop.employer[stars.row] != policy.owner))
+            most = self._most(remaining, cheapest, len(keep))
+            ranked = stars.row[keep[_best(stars.key[keep], most)]]
+        if not len(ranked):
             return Offers.empty()
-        # A bonus is at least bonus_usd (quality at or above the threshold), so the budget bounds the recipients.
-        most = self._most(remaining, terms.bonus_usd * self._lightest * self.scale, len(keep))
-        ranked = stars[keep[_best(key[keep], most)]]
         bonus = np.minimum(terms.max_usd, terms.bonus_usd * (pop.quality[ranked] / threshold) ** terms.quality_elasticity)
         cost = bonus * pop.weight[ranked] * self.scale
         take = np.cumsum(cost) <= remaining
@@ -144,6 +168,18 @@ class TargetedOffers:
         bonuses = np.bincount(policy[~is_return], weights=hired.bonus_usd[targeted][~is_return] * w[~is_return]
                               * self.scale, minlength=n)
         self.committed += slots + bonuses
+
+
+@dataclass(frozen=True)
+class Stars:
+    """A step's top-tier researchers as signing-bonus policies rank them, and the first of them in rank order."""
+
+    row: np.ndarray  # rows in the population
+    quality: np.ndarray
+    key: np.ndarray  # -(ln(quality) + noise): smaller is better
+    ranked: np.ndarray  # positions in ``row`` of the best, best first
+    ranked_quality: np.ndarray  # their quality
+    ranked_employer: np.ndarray  # their employer
 
 
 def _best(key: np.ndarray, most: int) -> np.ndarray:
