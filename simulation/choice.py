@@ -173,7 +173,7 @@ class ChoiceSets:
         chose = choice[column]
         dense = chose < slots
         score[chose[dense], np.flatnonzero(dense)] = -np.inf
-        score[1:][vacancies[employer[1:]] <= 0] = -np.inf
+        score[1:].reshape(-1)[np.flatnonzero(vacancies[employer[1:]] <= 0)] = -np.inf  # a view: score is a copy
 
         keep = rejected[self.targeted_decider]  # targeted offers bring their own post
         keep[chose[~dense] - slots] = False
@@ -185,11 +185,12 @@ class ChoiceSets:
             open_offer |= np.isfinite(offer)
         open_offer[targeted_decider] = True
         renumber = np.cumsum(open_offer) - 1
+        still = np.flatnonzero(open_offer)
         return ChoiceSets(
-            self.deciders.take(column[open_offer]),
-            employer[:, open_offer],
-            self.region[:, column[open_offer]],
-            score[:, open_offer],
+            self.deciders.take(column[still]),
+            employer[:, still],
+            self.region[:, column[still]],
+            score[:, still],
             targeted,
             renumber[targeted_decider],
         )
@@ -283,21 +284,15 @@ def score_choice_sets(who: Deciders, employer: np.ndarray, lottery: np.ndarray, 
     n = tables.n_regions
     n_employers = len(tables.pay_usd)
     placed = who.employer >= 0
-    # In-place operations throughout: fresh temporaries of this size cost more than the arithmetic.
+    # In-place operations throughout: fresh temporaries of this size cost more than the arithmetic. Takes into
+    # ``out`` use mode="clip" (the indices are valid by construction): the default mode would buffer the result.
     post = employer.astype(np.int64)
     post[0] = np.where(placed, who.employer, n_employers + who.region)
-    ok = post[1:] != who.employer
-    pair = post * n
-    pair += who.origin  # (post, origin)
-    place = pair * n
-    place += who.region  # (post, origin, current region)
-    index = place * 2
-    index[1:] += who.bound
-    term = np.take(tables.odds, index[1:])
-    ok &= lottery < term
+    offers = post[1:]
+    ok = offers != who.employer
 
     utility = np.empty(post.shape)
-    np.take(np.log(np.maximum(tables.pay_usd, 1.0)), post[1:], out=utility[1:])
+    np.take(np.log(np.maximum(tables.pay_usd, 1.0)), offers, out=utility[1:], mode="clip")
     utility[1:] += np.log(who.quality_pay)
     # Staying pays any bonus still vesting, and pay outside research posts does not scale with quality.
     stay_pay = np.where(placed, tables.pay_usd[who.employer] * who.quality_pay, tables.unplaced_pay_usd[who.region])
@@ -307,20 +302,29 @@ def score_choice_sets(who: Deciders, employer: np.ndarray, lottery: np.ndarray, 
     term = np.take(tables.impact, post)
     term *= who.b_impact
     utility += term
-    np.take(tables.home, pair, out=term)
+    # One table index, refined in place: (post, origin), then (post, origin, current region), then with flags.
+    index = post * n
+    index += who.origin
+    np.take(tables.home, index, out=term, mode="clip")
     term *= who.b_home
     utility += term
-    np.take(tables.network, pair, out=term)
+    np.take(tables.network, index, out=term, mode="clip")
     term *= who.b_net
     utility += term
-    np.multiply(place, 4, out=index)
+    index *= n
+    index += who.region
+    odds = index[1:] * 2
+    odds += who.bound
+    ok &= lottery < np.take(tables.odds, odds)
+    index *= 4
     index += who.permanent
     index[1:] += 2 * placed  # staying is not changing employer
-    np.take(tables.cost, index, out=term)
+    np.take(tables.cost, index, out=term, mode="clip")
     utility -= term
     if tables.join_cost is not None:
-        utility[1:] -= np.take(tables.join_cost, post[1:] * n + who.region)
-    utility[1:][~ok] = -np.inf
+        utility[1:] -= np.take(tables.join_cost, offers * n + who.region)
+    # Through the positions of the infeasible offers: faster than a boolean mask assignment.
+    utility[1:].reshape(-1)[np.flatnonzero(~ok)] = -np.inf
     return utility
 
 

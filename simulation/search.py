@@ -42,7 +42,7 @@ class Search:
         lottery = model.streams["visa"].random(found.shape)
         score = score_choice_sets(who, employer, lottery, self.post_tables())
         score += gumbel(model.streams["choice"], score.shape)
-        score[1:, ~searching[who.row]] = -np.inf  # invited, not searching: no search offers
+        score[1:, np.flatnonzero(~searching[who.row])] = -np.inf  # invited, not searching: no search offers
 
         column = np.searchsorted(who.row, targeted.researcher)
         aimed = who.take(column)
