@@ -106,18 +106,16 @@ class Researcher:
 
 def _draw_preferences(scenario: Scenario, origin: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Return per-researcher preference weights drawn from their origin's distributions."""
-    n = len(origin)
-    out = {name: np.empty(n, dtype=np.float32) for name in ("b_pay", "b_impact", "b_home", "b_net")}
-    normal = rng.standard_normal((4, n))
+    names = ("b_pay", "b_impact", "b_home", "b_net")
+    normal = rng.standard_normal((4, len(origin)))
+    # Mean and standard deviation of each weight (rows) for each origin (columns), looked up by origin.
+    mean = np.empty((4, len(scenario.region_ids)))
+    sd = np.empty((4, len(scenario.region_ids)))
     for code, region in enumerate(scenario.region_ids):
-        rows = origin == code
-        if not rows.any():
-            continue
         prefs = scenario.preferences.for_origin(region)
-        for k, (name, dist) in enumerate(
-            (("b_pay", prefs.pay), ("b_impact", prefs.impact), ("b_home", prefs.home), ("b_net", prefs.network))
-        ):
-            out[name][rows] = dist.mean + dist.sd * normal[k, rows]
+        for k, dist in enumerate((prefs.pay, prefs.impact, prefs.home, prefs.network)):
+            mean[k, code], sd[k, code] = dist.mean, dist.sd
+    out = {name: (mean[k][origin] + sd[k][origin] * normal[k]).astype(np.float32) for k, name in enumerate(names)}
     for name in ("b_pay", "b_impact", "b_net"):
         np.maximum(out[name], 0.0, out=out[name])
     return out

@@ -17,7 +17,7 @@ import numpy as np
 
 from .choice import Offers
 from .levers import LeverState, Policy
-from .market import OfferKind, gumbel
+from .market import OfferKind, gumbel, stable_argsort
 
 __all__ = ["TargetedOffers"]
 
@@ -186,8 +186,8 @@ def _best(key: np.ndarray, most: int) -> np.ndarray:
     """Return the positions of the ``most`` smallest keys (or all), smallest first (ties: the earlier position)."""
     if most < len(key):
         top = np.argpartition(key, most - 1)[:most]
-        return top[np.argsort(key[top], kind="stable")]
-    return np.argsort(key, kind="stable")
+        return top[stable_argsort(key[top])]
+    return stable_argsort(key)
 
 
 def _offers(model, researcher: np.ndarray, employer, bonus: np.ndarray, kind: int, policy: int) -> Offers:
