@@ -11,8 +11,6 @@ Several policies can stand on one employer or region at once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from .choice import Offers
@@ -55,7 +53,6 @@ class TargetedOffers:
             self.year = year
             self.committed[:] = 0.0
         self._lightest = float(model.population.weight.min()) if len(model.population) else 1.0
-        self._stars = None
         bonuses = [p for p in levers.policies if p.kind == "bonus"]
         if bonuses:
             # Signing bonuses rank stars by ln(quality) plus one draw of noise a step per top-tier researcher
@@ -66,29 +63,25 @@ class TargetedOffers:
             if self.noise > 0:
                 key += self.noise * gumbel(self.visibility, len(stars))
             key = np.negative(key, out=key)  # best first
-            # A budget reaches only the first few stars in that order: rank, once for every policy, twice as many
-            # as the furthest-reaching budget could pay (``_bonus_offers`` ranks all it may reach if that is short).
-            reach = max(0, min(len(stars), 2 * max(self._most(*self._bonus_budget(p), len(stars)) for p in bonuses)))
-            ranked = _best(key, reach)
-            self._stars = Stars(stars, pop.quality[stars], key, ranked, pop.quality[stars[ranked]],
-                                pop.employer[stars[ranked]])
+            bonus_offers = self._bonus_offers(model, bonuses, stars, key)
         out = []
         for policy in levers.policies:
             if policy.kind == "bonus":
-                out.append(self._bonus_offers(model, policy))
+                out.append(bonus_offers[policy.index])
             else:
                 out.append(self._return_offers(model, policy))
         return Offers.concat(out)
 
-    def _ranked(self, policy: Policy, rows: np.ndarray, quality: np.ndarray, most: int) -> np.ndarray:
-        """Return the best ``most`` of ``rows`` (or all), best first by ln(quality) plus selection noise.
+    def _ranked(self, policy: Policy, rows: np.ndarray, quality: np.ndarray, most: int, enough) -> np.ndarray:
+        """Return the best of ``rows``, best first by ln(quality) plus selection noise: the first ``most``, or fewer
+        once ``enough`` says a budget is spent (see ``_best_until``).
 
         Every eligible researcher draws its noise whatever the budget, so a budget change leaves the draws alone.
         """
         key = np.log(quality)
         if self.noise > 0:
             key = key + self.noise * gumbel(self.streams[policy.index], len(rows))
-        return rows[_best(-key, most)]
+        return rows[_best_until(-key, most, lambda best: enough(rows[best]))]
 
     def _most(self, budget: float, cheapest: float, eligible: int) -> int:
         """Return how many recipients a budget could possibly cover, when none costs less than ``cheapest``."""
@@ -105,30 +98,57 @@ class TargetedOffers:
         remaining = terms.budget_usd_m_per_year * 1e6 - self.committed[policy.index]
         return remaining, terms.bonus_usd * self._lightest * self.scale
 
-    def _bonus_offers(self, model, policy: Policy) -> Offers:
+    def _bonus_offers(self, model, policies: list[Policy], stars: np.ndarray, key: np.ndarray) -> dict[int, Offers]:
+        """Return the offers of each signing-bonus policy (by policy index), ranking ``stars`` by ``key`` once.
+
+        Every policy ranks the same stars by the same key, so they are ranked once for all, only as deep as the
+        policies need: ``FIRST_RANKED`` stars, four times as many each time a policy needs more, at most as many
+        as the furthest-reaching budget could pay (see ``_best_until``).
+        """
+        reach = max(0, min(len(stars), max(self._most(*self._bonus_budget(p), len(stars)) for p in policies)))
+        depth = min(reach, FIRST_RANKED)
+        while True:
+            ranked = _best(key, depth)
+            out = {p.index: self._bonus_policy_offers(model, p, stars, key, ranked, depth >= reach) for p in policies}
+            if all(offers is not None for offers in out.values()):
+                return out
+            depth = min(reach, 4 * depth)
+
+    def _bonus_policy_offers(self, model, policy: Policy, stars: np.ndarray, key: np.ndarray, ranked: np.ndarray,
+                             final: bool) -> Offers | None:
+        """Return one signing-bonus policy's offers to the best ``stars`` it may offer to, or None if the stars
+        ``ranked`` (positions in ``stars``, best first) are too few to tell them and ``final`` is false.
+
+        The stars the policy may offer to among the ranked ones are its best ones. They are enough if they are as
+        many as its budget could pay, if every star was ranked, or if their bonuses exceed the budget. Otherwise,
+        once the ranking is ``final``, the policy ranks all the stars it may offer to.
+        """
         terms = policy.terms
         pop = model.population
         remaining, cheapest = self._bonus_budget(policy)
-        threshold = model.thresholds[terms.target_quantile]
         if remaining <= 0:
             return Offers.empty()
-        stars = self._stars
-        most = self._most(remaining, cheapest, len(stars.row))
-        # The stars this policy may offer to, among those ranked for every policy. If at least ``most`` of them
-        # are, its best ``most`` are among them; if every star was ranked, so are all it may offer to.
-        first = np.flatnonzero((stars.ranked_quality >= threshold) & (stars.ranked_employer != policy.owner))
-        if len(first) >= most or len(stars.ranked) == len(stars.row):
-            ranked = stars.row[stars.ranked[first[:most]]]
-        else:
-            keep = np.flatnonzero((stars.quality >= threshold) & (pop.employer[stars.row] != policy.owner))
-            most = self._most(remaining, cheapest, len(keep))
-            ranked = stars.row[keep[_best(stars.key[keep], most)]]
-        if not len(ranked):
-            return Offers.empty()
-        bonus = np.minimum(terms.max_usd, terms.bonus_usd * (pop.quality[ranked] / threshold) ** terms.quality_elasticity)
-        cost = bonus * pop.weight[ranked] * self.scale
-        take = np.cumsum(cost) <= remaining
-        return _offers(model, ranked[take], policy.owner, bonus[take], OfferKind.BONUS, policy.index)
+        threshold = model.thresholds[terms.target_quantile]
+        most = self._most(remaining, cheapest, len(stars))
+        mine = (pop.quality[stars[ranked]] >= threshold) & (pop.employer[stars[ranked]] != policy.owner)
+        chosen = stars[ranked[np.flatnonzero(mine)[:most]]]
+        bonus, cost = self._bonuses(model, policy, chosen)
+        if len(chosen) < most and len(ranked) < len(stars) and not (len(cost) and cost[-1] > remaining):
+            if not final:
+                return None
+            keep = np.flatnonzero((pop.quality[stars] >= threshold) & (pop.employer[stars] != policy.owner))
+            chosen = stars[keep[_best(key[keep], self._most(remaining, cheapest, len(keep)))]]
+            bonus, cost = self._bonuses(model, policy, chosen)
+        take = cost <= remaining
+        return _offers(model, chosen[take], policy.owner, bonus[take], OfferKind.BONUS, policy.index)
+
+    def _bonuses(self, model, policy: Policy, chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return the bonus each of ``chosen`` is offered and the running total of their cost, in that order."""
+        terms = policy.terms
+        pop = model.population
+        threshold = model.thresholds[terms.target_quantile]
+        bonus = np.minimum(terms.max_usd, terms.bonus_usd * (pop.quality[chosen] / threshold) ** terms.quality_elasticity)
+        return bonus, np.cumsum(bonus * pop.weight[chosen] * self.scale)
 
     def _return_offers(self, model, policy: Policy) -> Offers:
         terms = policy.terms
@@ -147,8 +167,12 @@ class TargetedOffers:
         if not len(eligible):
             return Offers.empty()
         most = self._most(remaining, self._lightest * self.scale, len(eligible))
-        ranked = self._ranked(policy, eligible, pop.quality[eligible], most)
-        ranked = ranked[np.cumsum(pop.weight[ranked] * self.scale) <= remaining]
+
+        def spent(ranked):
+            return np.cumsum(pop.weight[ranked] * self.scale)
+
+        ranked = self._ranked(policy, eligible, pop.quality[eligible], most, lambda best: spent(best)[-1] > remaining)
+        ranked = ranked[spent(ranked) <= remaining]
         # The package places its recipient with a home employer, in proportion to the employers' posts.
         posts = model.posts.posts[home]
         rng = self.streams[policy.index]
@@ -170,16 +194,7 @@ class TargetedOffers:
         self.committed += slots + bonuses
 
 
-@dataclass(frozen=True)
-class Stars:
-    """A step's top-tier researchers as signing-bonus policies rank them, and the first of them in rank order."""
-
-    row: np.ndarray  # rows in the population
-    quality: np.ndarray
-    key: np.ndarray  # -(ln(quality) + noise): smaller is better
-    ranked: np.ndarray  # positions in ``row`` of the best, best first
-    ranked_quality: np.ndarray  # their quality
-    ranked_employer: np.ndarray  # their employer
+FIRST_RANKED = 4096  # how many recipients are ranked first; four times as many each time that is too few
 
 
 def _best(key: np.ndarray, most: int) -> np.ndarray:
@@ -188,6 +203,22 @@ def _best(key: np.ndarray, most: int) -> np.ndarray:
         top = np.argpartition(key, most - 1)[:most]
         return top[stable_argsort(key[top])]
     return stable_argsort(key)
+
+
+def _best_until(key: np.ndarray, most: int, enough) -> np.ndarray:
+    """Return the positions of the smallest keys, smallest first: the best ``k`` for ``k`` = ``FIRST_RANKED``, four
+    times that, ... (at most ``most``) until ``enough(positions)`` is true.
+
+    ``most`` bounds the recipients of a budget by the cheapest one possible, far more than a budget usually pays
+    for; ranking the best ``k`` is a partition of all keys and a sort of ``k``, so ranking only as deep as the
+    budget reaches spares sorting the rest.
+    """
+    k = min(most, FIRST_RANKED)
+    while True:
+        best = _best(key, k)
+        if k >= most or enough(best):
+            return best
+        k = min(most, 4 * k)
 
 
 def _offers(model, researcher: np.ndarray, employer, bonus: np.ndarray, kind: int, policy: int) -> Offers:
