@@ -36,11 +36,14 @@ def match_under_capacity(
     if accepted.all():
         return accepted
     contested = np.flatnonzero(~accepted)
-    # Grouped by employer, best first; equal quality: the earlier row first.
-    by_quality = contested[stable_argsort(-quality[contested])]
-    contested = by_quality[np.argsort(employer[by_quality], kind="stable")]
+    # Grouped by employer, best first; equal quality: the earlier row first. A stable sort by employer, then each
+    # employer's acceptors sorted by quality: faster than sorting them all by quality first.
+    contested = contested[np.argsort(employer[contested], kind="stable")]
     group = employer[contested]
     starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+    for start, end in zip(starts.tolist(), [*starts[1:].tolist(), len(contested)]):
+        members = contested[start:end]
+        contested[start:end] = members[stable_argsort(-quality[members])]
     filled = np.cumsum(weight[contested])
     filled -= np.repeat(np.r_[0.0, filled[starts[1:] - 1]], np.diff(np.r_[starts, len(contested)]))
     accepted[contested[filled <= vacancies[group] + 1e-9]] = True
