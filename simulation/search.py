@@ -133,7 +133,7 @@ class Search:
             coefficients=coefficients,
         )
         searching[rows] = draw[rows] < p
-        searching[pop.employer < 0] = True  # researchers without a post are always looking (every draw is < 1)
+        searching |= pop.employer < 0  # researchers without a post are always looking (every draw is < 1)
         return searching
 
     def deciders(self, rows: np.ndarray) -> Deciders:
