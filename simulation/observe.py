@@ -99,7 +99,7 @@ class Recorder:
         ascending; ``top``: the rows at or above the first, if the caller has them)."""
         r = self.n_regions
         cell = pop.region.astype(np.int16)  # two bytes a researcher hold every code (regions fit in int8)
-        cell[pop.employer < 0] = r
+        cell[np.flatnonzero(pop.employer < 0)] = r
         cell *= r
         cell += pop.origin
         size = (r + 1) * r
