@@ -145,8 +145,9 @@ class ChoiceSets:
         bonus = np.zeros(n)
         kind = np.empty(n, dtype=np.int8)
         policy = np.full(n, -1, dtype=np.int16)
-        employer[dense] = self.employer[slot, column]
-        region[dense] = self.region[slot, column]
+        flat = slot * len(self) + column  # position in the (slots, deciders) blocks
+        employer[dense] = np.take(self.employer, flat)
+        region[dense] = np.take(self.region, flat)
         kind[dense] = np.where(slot == 0, OfferKind.STAY, OfferKind.VACANCY)
         if not dense.all():
             t = choice[~dense] - self.slots
@@ -168,12 +169,15 @@ class ChoiceSets:
             rejected = np.zeros_like(rejected)  # every employer is full: nothing is left to choose
         slots = self.slots
         column = np.flatnonzero(rejected)
-        score = self.score[:, column]
-        employer = self.employer[:, column]
         chose = choice[column]
         dense = chose < slots
-        score[chose[dense], np.flatnonzero(dense)] = -np.inf
-        score[1:].reshape(-1)[np.flatnonzero(vacancies[employer[1:]] <= 0)] = -np.inf  # a view: score is a copy
+        employer = np.take(self.employer, column, axis=1)  # np.take: much faster than [:, column]
+        # The offers still open: available (finite score), not the one chosen, from an employer with vacancies left.
+        # Found from flags, so only the deciders left with an open offer have their scores copied.
+        open_ = np.take(np.isfinite(self.score[1:]), column, axis=1)
+        open_ &= vacancies[employer[1:]] > 0
+        withdrawn = chose[dense]
+        open_[withdrawn[withdrawn > 0] - 1, np.flatnonzero(dense)[withdrawn > 0]] = False
 
         keep = rejected[self.targeted_decider]  # targeted offers bring their own post
         keep[chose[~dense] - slots] = False
@@ -181,16 +185,20 @@ class ChoiceSets:
         targeted_decider = (np.cumsum(rejected) - 1)[self.targeted_decider[keep]]
 
         open_offer = np.zeros(len(column), dtype=bool)
-        for offer in score[1:]:  # slot by slot: faster than a reduction down the columns
-            open_offer |= np.isfinite(offer)
+        for offer in open_:  # slot by slot: faster than a reduction down the columns
+            open_offer |= offer
         open_offer[targeted_decider] = True
         renumber = np.cumsum(open_offer) - 1
         still = np.flatnonzero(open_offer)
+        column, chose, dense, employer = column[still], chose[still], dense[still], np.take(employer, still, axis=1)
+        score = np.take(self.score, column, axis=1)
+        score[chose[dense], np.flatnonzero(dense)] = -np.inf
+        score[1:].reshape(-1)[np.flatnonzero(vacancies[employer[1:]] <= 0)] = -np.inf  # a view: score is a copy
         return ChoiceSets(
-            self.deciders.take(column[still]),
-            employer[:, still],
-            self.region[:, column[still]],
-            score[:, still],
+            self.deciders.take(column),
+            employer,
+            np.take(self.region, column, axis=1),
+            score,
             targeted,
             renumber[targeted_decider],
         )
