@@ -199,10 +199,19 @@ FIRST_RANKED = 4096  # how many recipients are ranked first; four times as many 
 
 def _best(key: np.ndarray, most: int) -> np.ndarray:
     """Return the positions of the ``most`` smallest keys (or all), smallest first (ties: the earlier position)."""
-    if most < len(key):
+    if most >= len(key):
+        return stable_argsort(key)
+    top = None
+    if 32 * most < len(key):
+        # Few of many: if at least ``most`` keys lie at or below a cut read off every 64th key (about twice as
+        # many are expected to), the best are among them, and only they need partitioning.
+        sample = np.sort(key[::64])
+        below = np.flatnonzero(key <= sample[min(len(sample) - 1, 2 * most // 64 + 16)])
+        if len(below) >= most:
+            top = below[np.argpartition(key[below], most - 1)[:most]]
+    if top is None:
         top = np.argpartition(key, most - 1)[:most]
-        return top[stable_argsort(key[top])]
-    return stable_argsort(key)
+    return top[stable_argsort(key[top])]
 
 
 def _best_until(key: np.ndarray, most: int, enough) -> np.ndarray:
