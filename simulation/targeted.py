@@ -202,7 +202,7 @@ def _best(key: np.ndarray, most: int) -> np.ndarray:
     if most >= len(key):
         return stable_argsort(key)
     top = None
-    if 32 * most < len(key):
+    if 4 * most < len(key):
         # Few of many: if at least ``most`` keys lie at or below a cut read off every 64th key (about twice as
         # many are expected to), the best are among them, and only they need partitioning.
         sample = np.sort(key[::64])
