@@ -94,9 +94,9 @@ class Recorder:
         # cohort x training region x origin x (active, in host region, returned home)
         self.cohorts = np.zeros((steps + 1, self.n_cohorts, n_regions, n_regions, 3))
 
-    def stocks_at(self, step: int, pop: Population, thresholds: tuple[float, ...], top: np.ndarray | None = None) -> None:
+    def stocks_at(self, step: int, pop: Population, thresholds: tuple[float, ...], top: TopTier | None = None) -> None:
         """Count researchers by work region (or without a post), origin and tier (``thresholds``: top tier on,
-        ascending; ``top``: the rows at or above the first, if the caller has them)."""
+        ascending; ``top``: the top tier's rows, if the caller has them)."""
         r = self.n_regions
         cell = pop.region.astype(np.int16)  # two bytes a researcher hold every code (regions fit in int8)
         cell[np.flatnonzero(pop.employer < 0)] = r
@@ -105,14 +105,8 @@ class Recorder:
         size = (r + 1) * r
         self.stocks[step, :, :, 0] = np.bincount(cell, weights=pop.weight, minlength=size).reshape(r + 1, r)
         if top is None:
-            top = np.flatnonzero(pop.quality >= thresholds[0])
-        cell, quality, weight = cell[top], pop.quality[top], pop.weight[top]
-        # The tiers are nested: each is selected from the one before, in the same row order.
-        for t, threshold in enumerate(thresholds, start=1):
-            keep = np.flatnonzero(quality >= threshold)
-            if len(keep) < len(quality):
-                cell, quality, weight = cell[keep], quality[keep], weight[keep]
-            counts = np.bincount(cell, weights=weight, minlength=size)
+            top = TopTier(pop, thresholds[0])
+        for t, counts in enumerate(top.tally(cell[top.rows], size, thresholds), start=1):
             self.stocks[step, :, :, t] = counts.reshape(r + 1, r)
 
     def flows_at(
@@ -148,6 +142,29 @@ class Recorder:
         self.cohorts[step, ..., 2] = counts[..., 2]
 
 
+class TopTier:
+    """The researchers at or above the top tier's quality threshold, with their quality and weight, gathered once
+    for the tallies by tier that stocks and employers both make."""
+
+    def __init__(self, pop: Population, threshold: float):
+        self.rows = np.flatnonzero(pop.quality >= threshold)
+        self.quality = pop.quality[self.rows]
+        self.weight = pop.weight[self.rows]
+
+    def tally(self, codes: np.ndarray, size: int, thresholds: tuple[float, ...]) -> list[np.ndarray]:
+        """Return, for each threshold (ascending, the first the top tier's), the weight of those at or above it by
+        ``codes`` (one code for each of ``rows``, below ``size``). The tiers are nested: each is selected from the
+        one before, in the same row order."""
+        quality, weight = self.quality, self.weight
+        out = []
+        for threshold in thresholds:
+            keep = np.flatnonzero(quality >= threshold)
+            if len(keep) < len(quality):
+                codes, quality, weight = codes[keep], quality[keep], weight[keep]
+            out.append(np.bincount(codes, weights=weight, minlength=size))
+        return out
+
+
 EMPLOYER_FIELDS = (
     "headcount",
     "top_tier_headcount",
@@ -177,18 +194,11 @@ def observe(model, hires) -> None:
     model.thresholds = model.quality_thresholds()
     tiers = (model.thresholds[cfg.top_tier_quantile], model.thresholds[cfg.elite_quantile],
              model.thresholds[cfg.frontier_quantile])
-    top = np.flatnonzero(pop.quality >= tiers[0])
+    top = TopTier(pop, tiers[0])
     model.recorder.stocks_at(step, pop, tiers, top)
     n = len(model.employers)
-    # Staff by tier: the top tier's rows, those without a post counted under code 0 and dropped; each tier
-    # selected from the one before.
-    code, quality, weight = pop.employer[top] + 1, pop.quality[top], pop.weight[top]
-    by_tier = []
-    for threshold in tiers:
-        keep = np.flatnonzero(quality >= threshold)
-        if len(keep) < len(quality):
-            code, quality, weight = code[keep], quality[keep], weight[keep]
-        by_tier.append(np.bincount(code, weights=weight, minlength=n + 1)[1:])
+    # Staff by tier (those without a post tallied under code 0 and dropped).
+    by_tier = [counts[1:] for counts in top.tally(pop.employer[top.rows] + 1, n + 1, tiers)]
     kind = hires.kind
     hire_counts = [
         np.bincount(hires.employer[kind == k], weights=pop.weight[hires.researcher[kind == k]], minlength=n)

@@ -112,8 +112,8 @@ class Search:
             cfg.dissatisfaction, cfg.offers_received, cfg.career_age_per_year, cfg.tenure_per_year
         )
 
-        def least(a, x):
-            return min(a * float(x.min()), a * float(x.max()))
+        def least(a, x):  # the smallest a * x over the population
+            return a * float(x.min() if a >= 0 else x.max())
 
         most_log_rate = -least(-a_d, dissatisfaction) - least(a_c, pop.career_age) - least(a_t, pop.tenure)
         bound = -math.expm1(-cfg.base_rate_per_year * math.exp(most_log_rate + 1e-6) * model.years_per_step)
