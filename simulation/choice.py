@@ -26,6 +26,12 @@ def _take_fields(obj, index, skip=()):
     return {f.name: getattr(obj, f.name)[index] for f in fields(obj) if f.name not in skip}
 
 
+def _positions(index: np.ndarray) -> np.ndarray:
+    """Return ``index`` as positions: several arrays are gathered far faster by positions found once than each
+    by a scattered boolean mask."""
+    return np.flatnonzero(index) if index.dtype == bool else index
+
+
 @dataclass
 class Offers:
     """Alternatives as rows, one per offer (or per stay, where a row says so through ``kind``)."""
@@ -60,6 +66,7 @@ class Offers:
 
     def take(self, index: np.ndarray) -> Offers:
         """Return the rows that ``index`` (a mask or row numbers) selects."""
+        index = _positions(index)
         return Offers(
             **_take_fields(self, index, skip=("score",)), score=None if self.score is None else self.score[index]
         )
@@ -87,7 +94,7 @@ class Deciders:
 
     def take(self, index: np.ndarray) -> Deciders:
         """Return the deciders (or repeats of them) that ``index`` selects."""
-        return Deciders(**_take_fields(self, index))
+        return Deciders(**_take_fields(self, _positions(index)))
 
     def __len__(self) -> int:
         return len(self.row)

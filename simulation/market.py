@@ -190,6 +190,6 @@ def best_row(score: np.ndarray) -> np.ndarray:
     row = np.zeros(score.shape[1], dtype=np.int64)
     for j in range(1, len(score)):
         better = score[j] >= best
-        row[better] = j
+        row[np.flatnonzero(better)] = j  # by positions: faster than by a scattered mask
         np.maximum(best, score[j], out=best)
     return row

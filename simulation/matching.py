@@ -46,7 +46,7 @@ def match_under_capacity(
         contested[start:end] = members[stable_argsort(-quality[members])]
     filled = np.cumsum(weight[contested])
     filled -= np.repeat(np.r_[0.0, filled[starts[1:] - 1]], np.diff(np.r_[starts, len(contested)]))
-    accepted[contested[filled <= vacancies[group] + 1e-9]] = True
+    accepted[contested[np.flatnonzero(filled <= vacancies[group] + 1e-9)]] = True
     return accepted
 
 
@@ -67,6 +67,6 @@ def match(choices: ChoiceSets, chosen: np.ndarray, quality: np.ndarray, weight: 
     vacancies -= np.bincount(hired_ordinary.employer, weights=weight[hired_ordinary.researcher], minlength=len(vacancies))
     np.maximum(vacancies, 0.0, out=vacancies)
     rejected = np.zeros(len(choices), dtype=bool)
-    rejected[np.flatnonzero(ordinary)[~accepted]] = True
+    rejected[np.flatnonzero(ordinary)[np.flatnonzero(~accepted)]] = True
     hired = Offers.concat([choices.picked(chosen, np.flatnonzero(chosen >= choices.slots)), hired_ordinary])
     return hired, choices.after_rejection(rejected, chosen, vacancies)
