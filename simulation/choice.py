@@ -317,8 +317,13 @@ def score_choice_sets(who: Deciders, employer: np.ndarray, lottery: np.ndarray, 
     term = np.take(tables.impact, post)
     term *= who.b_impact
     utility += term
-    # One table index, refined in place: (post, origin), then (post, origin, current region), then with flags.
-    index = post * n
+    join = None
+    if tables.join_cost is not None:
+        join = np.take(tables.join_cost, offers * n + who.region)
+    # The posts become the tables' index, refined in place: (post, origin), then (post, origin, current region),
+    # then with the flags of each table.
+    index = post
+    index *= n
     index += who.origin
     np.take(tables.home, index, out=term, mode="clip")
     term *= who.b_home
@@ -328,16 +333,20 @@ def score_choice_sets(who: Deciders, employer: np.ndarray, lottery: np.ndarray, 
     utility += term
     index *= n
     index += who.region
-    odds = index[1:] * 2
-    odds += who.bound
-    ok &= lottery < np.take(tables.odds, odds)
-    index *= 4
+    offered = index[1:]
+    offered *= 2
+    offered += who.bound  # (post, origin, current region, bound): the odds
+    np.take(tables.odds, offered, out=term[1:], mode="clip")
+    ok &= lottery < term[1:]
+    offered -= who.bound
+    offered *= 2
+    index[0] *= 4
     index += who.permanent
-    index[1:] += 2 * placed  # staying is not changing employer
+    offered += 2 * placed  # staying is not changing employer; (post, origin, current region, flag): the cost
     np.take(tables.cost, index, out=term, mode="clip")
     utility -= term
-    if tables.join_cost is not None:
-        utility[1:] -= np.take(tables.join_cost, offers * n + who.region)
+    if join is not None:
+        utility[1:] -= join
     # Through the positions of the infeasible offers: faster than a boolean mask assignment.
     utility[1:].reshape(-1)[np.flatnonzero(~ok)] = -np.inf
     return utility
