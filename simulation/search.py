@@ -108,9 +108,8 @@ class Search:
             return searching
         # An employer code of -1 (no post) reads the appended 0.
         dissatisfaction = np.append(model.market_dissatisfaction(), 0.0)
-        a_d, a_o, a_c, a_t = coefficients = (
-            cfg.dissatisfaction, cfg.offers_received, cfg.career_age_per_year, cfg.tenure_per_year
-        )
+        coefficients = (cfg.dissatisfaction, cfg.offers_received, cfg.career_age_per_year, cfg.tenure_per_year)
+        a_d, _, a_c, a_t = coefficients
 
         def least(a, x):  # the smallest a * x over the population
             return a * float(x.min() if a >= 0 else x.max())

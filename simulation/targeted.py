@@ -201,6 +201,8 @@ def _best(key: np.ndarray, most: int) -> np.ndarray:
     """Return the positions of the ``most`` smallest keys (or all), smallest first (ties: the earlier position)."""
     if most >= len(key):
         return stable_argsort(key)
+    if most <= 0:
+        return np.empty(0, dtype=np.intp)
     top = None
     if 4 * most < len(key):
         # Few of many: if at least ``most`` keys lie at or below a cut read off every 64th key (about twice as
