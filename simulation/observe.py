@@ -127,13 +127,19 @@ class Recorder:
         """Count graduates who trained outside their origin, by cohort, host region and origin."""
         abroad = np.flatnonzero((pop.entry_year >= 0) & (pop.training_region != pop.origin))
         r = self.n_regions
-        cohort = (pop.entry_year[abroad] - self.start_year).clip(0, self.n_cohorts - 1).astype(np.int64)
         host = pop.training_region[abroad]
         origin = pop.origin[abroad]
         here = pop.region[abroad]
-        # Where each works: 0 elsewhere, 1 in the host region, 2 back in the origin (never both: host != origin).
-        where = (here == host) + 2 * (here == origin)
-        cell = ((cohort * r + host) * r + origin) * 3 + where
+        # The cell ((cohort, host, origin), where each works: 0 elsewhere, 1 in the host region, 2 back in the
+        # origin (never both: host != origin)), built in place in four-byte codes.
+        cell = (pop.entry_year[abroad] - self.start_year).clip(0, self.n_cohorts - 1).astype(np.int32)
+        cell *= r
+        cell += host
+        cell *= r
+        cell += origin
+        cell *= 3
+        cell += here == host
+        cell += 2 * (here == origin)
         counts = np.bincount(cell, weights=pop.weight[abroad], minlength=self.n_cohorts * r * r * 3).reshape(
             self.n_cohorts, r, r, 3
         )

@@ -37,8 +37,9 @@ class Search:
 
         # Slot 0 is staying; the others are the offers a search found.
         found = self.vacancy_offers(who)
-        employer = np.concatenate([who.employer[None, :], found])
-        region = np.concatenate([who.region[None, :], model.employer_region[found]])
+        # Small codes (int16 employers, int8 regions): the blocks are copied as rejected researchers choose again.
+        employer = np.concatenate([who.employer[None, :].astype(np.int16), found])
+        region = np.concatenate([who.region[None, :].astype(np.int8), model.employer_region[found]])
         # Every offer draws its lottery number, needed or not, so odds of 1 leave all other draws unchanged.
         lottery = model.streams["visa"].random(found.shape)
         score = score_choice_sets(who, employer, lottery, self.post_tables())
