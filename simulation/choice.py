@@ -26,6 +26,12 @@ def _take_fields(obj, index, skip=()):
     return {f.name: getattr(obj, f.name)[index] for f in fields(obj) if f.name not in skip}
 
 
+def _positions(index: np.ndarray) -> np.ndarray:
+    """Return ``index`` as positions: several arrays are gathered far faster by positions found once than each
+    by a scattered boolean mask."""
+    return np.flatnonzero(index) if index.dtype == bool else index
+
+
 @dataclass
 class Offers:
     """Alternatives as rows, one per offer (or per stay, where a row says so through ``kind``)."""
@@ -60,6 +66,7 @@ class Offers:
 
     def take(self, index: np.ndarray) -> Offers:
         """Return the rows that ``index`` (a mask or row numbers) selects."""
+        index = _positions(index)
         return Offers(
             **_take_fields(self, index, skip=("score",)), score=None if self.score is None else self.score[index]
         )
@@ -87,7 +94,7 @@ class Deciders:
 
     def take(self, index: np.ndarray) -> Deciders:
         """Return the deciders (or repeats of them) that ``index`` selects."""
-        return Deciders(**_take_fields(self, index))
+        return Deciders(**_take_fields(self, _positions(index)))
 
     def __len__(self) -> int:
         return len(self.row)
@@ -131,19 +138,23 @@ class ChoiceSets:
             choice[column[better]] = self.slots + rows[better]
         return choice
 
-    def picked(self, choice: np.ndarray) -> Offers:
-        """Return the chosen alternative of each decider, as rows (staying included)."""
-        n = len(self)
+    def picked(self, choice: np.ndarray, columns: np.ndarray | None = None) -> Offers:
+        """Return the chosen alternative of each decider, or of the deciders at ``columns``, as rows (staying
+        included)."""
+        if columns is not None:
+            choice = choice[columns]
+        n = len(choice)
         dense = choice < self.slots
-        column = np.flatnonzero(dense)
+        column = np.flatnonzero(dense) if columns is None else columns[dense]
         slot = choice[dense]
         employer = np.empty(n, dtype=np.int16)
         region = np.empty(n, dtype=np.int8)
         bonus = np.zeros(n)
         kind = np.empty(n, dtype=np.int8)
         policy = np.full(n, -1, dtype=np.int16)
-        employer[dense] = self.employer[slot, column]
-        region[dense] = self.region[slot, column]
+        flat = slot * len(self) + column  # position in the (slots, deciders) blocks
+        employer[dense] = np.take(self.employer, flat)
+        region[dense] = np.take(self.region, flat)
         kind[dense] = np.where(slot == 0, OfferKind.STAY, OfferKind.VACANCY)
         if not dense.all():
             t = choice[~dense] - self.slots
@@ -152,7 +163,8 @@ class ChoiceSets:
             bonus[~dense] = self.targeted.bonus_usd[t]
             kind[~dense] = self.targeted.kind[t]
             policy[~dense] = self.targeted.policy[t]
-        return Offers(self.deciders.row, employer, region, bonus, kind, policy)
+        row = self.deciders.row if columns is None else self.deciders.row[columns]
+        return Offers(row, employer, region, bonus, kind, policy)
 
     def after_rejection(self, rejected: np.ndarray, choice: np.ndarray, vacancies: np.ndarray) -> ChoiceSets:
         """Return the choice sets of the ``rejected`` deciders for another round of choice.
@@ -164,26 +176,36 @@ class ChoiceSets:
             rejected = np.zeros_like(rejected)  # every employer is full: nothing is left to choose
         slots = self.slots
         column = np.flatnonzero(rejected)
-        score = self.score[:, column]
-        employer = self.employer[:, column]
         chose = choice[column]
         dense = chose < slots
-        score[chose[dense], np.flatnonzero(dense)] = -np.inf
-        score[1:][vacancies[employer[1:]] <= 0] = -np.inf
+        employer = np.take(self.employer, column, axis=1)  # np.take: much faster than [:, column]
+        # The offers still open: available (finite score), not the one chosen, from an employer with vacancies left.
+        # Found from flags, so only the deciders left with an open offer have their scores copied.
+        open_ = np.take(np.isfinite(self.score[1:]), column, axis=1)
+        open_ &= vacancies[employer[1:]] > 0
+        withdrawn = chose[dense]
+        open_[withdrawn[withdrawn > 0] - 1, np.flatnonzero(dense)[withdrawn > 0]] = False
 
         keep = rejected[self.targeted_decider]  # targeted offers bring their own post
         keep[chose[~dense] - slots] = False
         targeted = self.targeted.take(keep)
         targeted_decider = (np.cumsum(rejected) - 1)[self.targeted_decider[keep]]
 
-        open_offer = np.isfinite(score[1:]).any(axis=0)
+        open_offer = np.zeros(len(column), dtype=bool)
+        for offer in open_:  # slot by slot: faster than a reduction down the columns
+            open_offer |= offer
         open_offer[targeted_decider] = True
         renumber = np.cumsum(open_offer) - 1
+        still = np.flatnonzero(open_offer)
+        column, chose, dense, employer = column[still], chose[still], dense[still], np.take(employer, still, axis=1)
+        score = np.take(self.score, column, axis=1)
+        score[chose[dense], np.flatnonzero(dense)] = -np.inf
+        score[1:].reshape(-1)[np.flatnonzero(vacancies[employer[1:]] <= 0)] = -np.inf  # a view: score is a copy
         return ChoiceSets(
-            self.deciders.take(column[open_offer]),
-            employer[:, open_offer],
-            self.region[:, column[open_offer]],
-            score[:, open_offer],
+            self.deciders.take(column),
+            employer,
+            np.take(self.region, column, axis=1),
+            score,
             targeted,
             renumber[targeted_decider],
         )
@@ -277,21 +299,15 @@ def score_choice_sets(who: Deciders, employer: np.ndarray, lottery: np.ndarray, 
     n = tables.n_regions
     n_employers = len(tables.pay_usd)
     placed = who.employer >= 0
-    # In-place operations throughout: fresh temporaries of this size cost more than the arithmetic.
+    # In-place operations throughout: fresh temporaries of this size cost more than the arithmetic. Takes into
+    # ``out`` use mode="clip" (the indices are valid by construction): the default mode would buffer the result.
     post = employer.astype(np.int64)
     post[0] = np.where(placed, who.employer, n_employers + who.region)
-    ok = post[1:] != who.employer
-    pair = post * n
-    pair += who.origin  # (post, origin)
-    place = pair * n
-    place += who.region  # (post, origin, current region)
-    index = place * 2
-    index[1:] += who.bound
-    term = np.take(tables.odds, index[1:])
-    ok &= lottery < term
+    offers = post[1:]
+    ok = offers != who.employer
 
     utility = np.empty(post.shape)
-    np.take(np.log(np.maximum(tables.pay_usd, 1.0)), post[1:], out=utility[1:])
+    np.take(np.log(np.maximum(tables.pay_usd, 1.0)), offers, out=utility[1:], mode="clip")
     utility[1:] += np.log(who.quality_pay)
     # Staying pays any bonus still vesting, and pay outside research posts does not scale with quality.
     stay_pay = np.where(placed, tables.pay_usd[who.employer] * who.quality_pay, tables.unplaced_pay_usd[who.region])
@@ -301,20 +317,38 @@ def score_choice_sets(who: Deciders, employer: np.ndarray, lottery: np.ndarray, 
     term = np.take(tables.impact, post)
     term *= who.b_impact
     utility += term
-    np.take(tables.home, pair, out=term)
+    join = None
+    if tables.join_cost is not None:
+        join = np.take(tables.join_cost, offers * n + who.region)
+    # The posts become the tables' index, refined in place: (post, origin), then (post, origin, current region),
+    # then with the flags of each table.
+    index = post
+    index *= n
+    index += who.origin
+    np.take(tables.home, index, out=term, mode="clip")
     term *= who.b_home
     utility += term
-    np.take(tables.network, pair, out=term)
+    np.take(tables.network, index, out=term, mode="clip")
     term *= who.b_net
     utility += term
-    np.multiply(place, 4, out=index)
+    index *= n
+    index += who.region
+    offered = index[1:]
+    offered *= 2
+    offered += who.bound  # (post, origin, current region, bound): the odds
+    np.take(tables.odds, offered, out=term[1:], mode="clip")
+    ok &= lottery < term[1:]
+    offered -= who.bound
+    offered *= 2
+    index[0] *= 4
     index += who.permanent
-    index[1:] += 2 * placed  # staying is not changing employer
-    np.take(tables.cost, index, out=term)
+    offered += 2 * placed  # staying is not changing employer; (post, origin, current region, flag): the cost
+    np.take(tables.cost, index, out=term, mode="clip")
     utility -= term
-    if tables.join_cost is not None:
-        utility[1:] -= np.take(tables.join_cost, post[1:] * n + who.region)
-    utility[1:][~ok] = -np.inf
+    if join is not None:
+        utility[1:] -= join
+    # Through the positions of the infeasible offers: faster than a boolean mask assignment.
+    utility[1:].reshape(-1)[np.flatnonzero(~ok)] = -np.inf
     return utility
 
 

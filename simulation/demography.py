@@ -21,17 +21,20 @@ def enter_and_exit(model) -> np.ndarray:
     pop = model.population
     exits = model.config.population.exits
     years = model.years_per_step
-    # The chance of leaving within a step, for each yearly hazard that can apply.
+    # The chance of leaving within a step, for each yearly hazard that can apply, looked up by whether the
+    # researcher is past retirement age (+1) and without a post (+2).
     working, retired, unplaced = 1.0 - (1.0 - np.array([
         exits.hazard_per_year, exits.retirement_hazard_per_year, exits.unplaced_hazard_per_year,
     ])) ** years  # fmt: skip
-    p = np.where(pop.career_age >= exits.retirement_career_age_years, retired, working)
-    p = np.where(pop.employer < 0, np.maximum(p, unplaced), p)
-    leaving = model.streams["exit"].random(len(pop)) < p
-    weight = pop.weight[leaving]
+    chance = np.array([working, retired, max(working, unplaced), max(retired, unplaced)])
+    case = (pop.career_age >= exits.retirement_career_age_years).astype(np.int8)
+    case += 2 * (pop.employer < 0).astype(np.int8)
+    leaving = model.streams["exit"].random(len(pop)) < chance[case]
+    leavers = np.flatnonzero(leaving)
+    weight = pop.weight[leavers]
     exit_code = np.full(len(weight), model.n_regions)
-    model.recorder.flows_at(model.step_count, pop.region[leaving], exit_code, pop.origin[leaving], weight)
-    employer = pop.employer[leaving]
+    model.recorder.flows_at(model.step_count, pop.region[leavers], exit_code, pop.origin[leavers], weight)
+    employer = pop.employer[leavers]
     placed = employer >= 0
     by_employer = np.bincount(employer[placed], weights=weight[placed], minlength=len(model.employers))
     staying = float(pop.weight.sum() - weight.sum())

@@ -15,6 +15,7 @@ __all__ = [
     "inverse_cdf",
     "offer_utility",
     "search_probability",
+    "stable_argsort",
     "stochastic_round",
     "weighted_quantiles",
 ]
@@ -84,16 +85,20 @@ def weighted_quantiles(x: np.ndarray, weight: np.ndarray, levels) -> np.ndarray:
     that bin is sorted: exact, in a few passes over the data instead of a sort.
     """
     levels = np.atleast_1d(np.asarray(levels, dtype=float))
-    bits = x.view(np.int64) >> 44
-    low = int(bits.min())
-    bins = (bits - low).astype(np.int64)
+    bins = x.view(np.int64) >> 44
+    bins -= bins.min()
     cumulative = np.cumsum(np.bincount(bins, weights=weight))
     total = cumulative[-1]
+    targets = levels * total
+    chosen = np.minimum(np.searchsorted(cumulative, targets * (1 - 1e-12)), len(cumulative) - 1)
+    # One pass finds the members of every bin holding a quantile.
+    holds = np.zeros(len(cumulative), dtype=bool)
+    holds[chosen] = True
+    candidates = np.flatnonzero(holds[bins])
+    candidate_bins = bins[candidates]
     out = np.empty(len(levels))
-    for k, p in enumerate(levels):
-        target = p * total
-        b = min(int(np.searchsorted(cumulative, target * (1 - 1e-12))), len(cumulative) - 1)
-        members = np.flatnonzero(bins == b)
+    for k, (target, b) in enumerate(zip(targets, chosen.tolist())):
+        members = candidates[candidate_bins == b]
         order = np.argsort(x[members], kind="stable")
         before = cumulative[b - 1] if b > 0 else 0.0
         running = before + np.cumsum(weight[members][order])
@@ -118,9 +123,17 @@ def search_probability(
     ``rate = base * exp(a_d * dissatisfaction + a_o * offers - a_c * career_age - a_t * tenure)``.
     """
     a_d, a_o, a_c, a_t = coefficients
-    log_rate = a_d * dissatisfaction + a_o * offers_received - a_c * career_age - a_t * tenure
-    rate = rate_per_year * np.exp(log_rate)
-    return -np.expm1(-rate * years)
+    shape = np.broadcast_shapes(*map(np.shape, (rate_per_year, dissatisfaction, offers_received, career_age, tenure)))
+    # One float64 array worked in place, the formula's operations in its order: no temporary column per term.
+    p = np.multiply(dissatisfaction, a_d, out=np.empty(shape))
+    p += a_o * offers_received
+    p -= a_c * career_age
+    p -= a_t * tenure
+    np.exp(p, out=p)
+    p *= rate_per_year  # the rate
+    p *= -years
+    np.expm1(p, out=p)
+    return np.negative(p, out=p)
 
 
 def offer_utility(
@@ -157,12 +170,26 @@ def choose_best(score: np.ndarray, group: np.ndarray) -> np.ndarray:
     return pick[pick >= 0]
 
 
+def stable_argsort(key: np.ndarray) -> np.ndarray:
+    """Return the order that sorts ``key`` ascending, equal keys in their original order (as a stable sort does).
+
+    numpy's stable sort of floats is a merge sort, about half as fast as its default sort, which orders equal keys
+    arbitrarily. Equal real-valued keys (qualities, utilities with noise) are all but impossible, so the default
+    sort is used and checked: only if two sorted keys are equal is the stable sort done instead.
+    """
+    order = np.argsort(key)
+    ordered = key[order]
+    if (ordered[1:] == ordered[:-1]).any():
+        return np.argsort(key, kind="stable")
+    return order
+
+
 def best_row(score: np.ndarray) -> np.ndarray:
     """Return, for each column of a 2-D ``score``, the row of its highest value (ties: the later row)."""
     best = score[0].copy()
     row = np.zeros(score.shape[1], dtype=np.int64)
     for j in range(1, len(score)):
         better = score[j] >= best
-        row[better] = j
+        row[np.flatnonzero(better)] = j  # by positions: faster than by a scattered mask
         np.maximum(best, score[j], out=best)
     return row

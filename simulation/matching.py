@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .choice import ChoiceSets, Offers
-from .market import OfferKind
+from .market import stable_argsort
 
 __all__ = ["match", "match_under_capacity"]
 
@@ -36,14 +36,17 @@ def match_under_capacity(
     if accepted.all():
         return accepted
     contested = np.flatnonzero(~accepted)
-    # Grouped by employer, best first; equal quality: the earlier row first.
-    by_quality = contested[np.argsort(-quality[contested], kind="stable")]
-    contested = by_quality[np.argsort(employer[by_quality], kind="stable")]
+    # Grouped by employer, best first; equal quality: the earlier row first. A stable sort by employer, then each
+    # employer's acceptors sorted by quality: faster than sorting them all by quality first.
+    contested = contested[np.argsort(employer[contested], kind="stable")]
     group = employer[contested]
     starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+    for start, end in zip(starts.tolist(), [*starts[1:].tolist(), len(contested)]):
+        members = contested[start:end]
+        contested[start:end] = members[stable_argsort(-quality[members])]
     filled = np.cumsum(weight[contested])
     filled -= np.repeat(np.r_[0.0, filled[starts[1:] - 1]], np.diff(np.r_[starts, len(contested)]))
-    accepted[contested[filled <= vacancies[group] + 1e-9]] = True
+    accepted[contested[np.flatnonzero(filled <= vacancies[group] + 1e-9)]] = True
     return accepted
 
 
@@ -54,17 +57,16 @@ def match(choices: ChoiceSets, chosen: np.ndarray, quality: np.ndarray, weight: 
     and ``vacancies`` (model researchers) is reduced by those hired. Rejected researchers keep their other offers,
     without the one that rejected them or any employer now full.
     """
-    picks = choices.picked(chosen)
-    moving = picks.kind != OfferKind.STAY
-    targeted = np.isin(picks.kind, OfferKind.TARGETED)
-    ordinary = moving & ~targeted
-    acceptors = picks.take(ordinary)
+    # Slot 0 is staying, the other slots are vacancies a search found, and choices from ``slots`` on are
+    # targeted offers; only the researchers who move are picked out.
+    ordinary = (chosen > 0) & (chosen < choices.slots)
+    acceptors = choices.picked(chosen, np.flatnonzero(ordinary))
     rows = acceptors.researcher
     accepted = match_under_capacity(acceptors.employer, quality[rows], vacancies, weight[rows])
     hired_ordinary = acceptors.take(accepted)
     vacancies -= np.bincount(hired_ordinary.employer, weights=weight[hired_ordinary.researcher], minlength=len(vacancies))
     np.maximum(vacancies, 0.0, out=vacancies)
     rejected = np.zeros(len(choices), dtype=bool)
-    rejected[np.flatnonzero(ordinary)[~accepted]] = True
-    hired = Offers.concat([picks.take(targeted), hired_ordinary])
+    rejected[np.flatnonzero(ordinary)[np.flatnonzero(~accepted)]] = True
+    hired = Offers.concat([choices.picked(chosen, np.flatnonzero(chosen >= choices.slots)), hired_ordinary])
     return hired, choices.after_rejection(rejected, chosen, vacancies)

@@ -238,7 +238,9 @@ class TalentModel(mesa.Model):
         """Return researchers of each origin in each region, per ``market.network_per`` researchers (origin x region)."""
         pop = self.population
         r = self.n_regions
-        cell = pop.origin.astype(np.int64) * r + pop.region
+        cell = pop.origin.astype(np.int16)  # two bytes a researcher hold every code (regions fit in int8)
+        cell *= r
+        cell += pop.region
         counts = np.bincount(cell, weights=pop.weight, minlength=r * r).reshape(r, r)
         return counts / max(float(pop.weight.sum()), 1e-12) * self.config.market.network_per
 

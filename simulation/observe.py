@@ -94,18 +94,19 @@ class Recorder:
         # cohort x training region x origin x (active, in host region, returned home)
         self.cohorts = np.zeros((steps + 1, self.n_cohorts, n_regions, n_regions, 3))
 
-    def stocks_at(self, step: int, pop: Population, thresholds: tuple[float, ...]) -> None:
-        """Count researchers by work region (or without a post), origin and tier (``thresholds``: top tier on)."""
+    def stocks_at(self, step: int, pop: Population, thresholds: tuple[float, ...], top: TopTier | None = None) -> None:
+        """Count researchers by work region (or without a post), origin and tier (``thresholds``: top tier on,
+        ascending; ``top``: the top tier's rows, if the caller has them)."""
         r = self.n_regions
-        work = np.where(pop.employer >= 0, pop.region, r).astype(np.int64)
-        cell = work * r + pop.origin
+        cell = pop.region.astype(np.int16)  # two bytes a researcher hold every code (regions fit in int8)
+        cell[np.flatnonzero(pop.employer < 0)] = r
+        cell *= r
+        cell += pop.origin
         size = (r + 1) * r
         self.stocks[step, :, :, 0] = np.bincount(cell, weights=pop.weight, minlength=size).reshape(r + 1, r)
-        above = np.flatnonzero(pop.quality >= thresholds[0])
-        cell, quality, weight = cell[above], pop.quality[above], pop.weight[above]
-        for t, threshold in enumerate(thresholds, start=1):
-            keep = quality >= threshold
-            counts = np.bincount(cell[keep], weights=weight[keep], minlength=size)
+        if top is None:
+            top = TopTier(pop, thresholds[0])
+        for t, counts in enumerate(top.tally(cell[top.rows], size, thresholds), start=1):
             self.stocks[step, :, :, t] = counts.reshape(r + 1, r)
 
     def flows_at(
@@ -126,19 +127,48 @@ class Recorder:
         """Count graduates who trained outside their origin, by cohort, host region and origin."""
         abroad = np.flatnonzero((pop.entry_year >= 0) & (pop.training_region != pop.origin))
         r = self.n_regions
-        cohort = (pop.entry_year[abroad] - self.start_year).clip(0, self.n_cohorts - 1).astype(np.int64)
         host = pop.training_region[abroad]
         origin = pop.origin[abroad]
         here = pop.region[abroad]
-        # Where each works: 0 elsewhere, 1 in the host region, 2 back in the origin (never both: host != origin).
-        where = (here == host) + 2 * (here == origin)
-        cell = ((cohort * r + host) * r + origin) * 3 + where
+        # The cell ((cohort, host, origin), where each works: 0 elsewhere, 1 in the host region, 2 back in the
+        # origin (never both: host != origin)), built in place in four-byte codes.
+        cell = (pop.entry_year[abroad] - self.start_year).clip(0, self.n_cohorts - 1).astype(np.int32)
+        cell *= r
+        cell += host
+        cell *= r
+        cell += origin
+        cell *= 3
+        cell += here == host
+        cell += 2 * (here == origin)
         counts = np.bincount(cell, weights=pop.weight[abroad], minlength=self.n_cohorts * r * r * 3).reshape(
             self.n_cohorts, r, r, 3
         )
         self.cohorts[step, ..., 0] = counts.sum(axis=3)
         self.cohorts[step, ..., 1] = counts[..., 1]
         self.cohorts[step, ..., 2] = counts[..., 2]
+
+
+class TopTier:
+    """The researchers at or above the top tier's quality threshold, with their quality and weight, gathered once
+    for the tallies by tier that stocks and employers both make."""
+
+    def __init__(self, pop: Population, threshold: float):
+        self.rows = np.flatnonzero(pop.quality >= threshold)
+        self.quality = pop.quality[self.rows]
+        self.weight = pop.weight[self.rows]
+
+    def tally(self, codes: np.ndarray, size: int, thresholds: tuple[float, ...]) -> list[np.ndarray]:
+        """Return, for each threshold (ascending, the first the top tier's), the weight of those at or above it by
+        ``codes`` (one code for each of ``rows``, below ``size``). The tiers are nested: each is selected from the
+        one before, in the same row order."""
+        quality, weight = self.quality, self.weight
+        out = []
+        for threshold in thresholds:
+            keep = np.flatnonzero(quality >= threshold)
+            if len(keep) < len(quality):
+                codes, quality, weight = codes[keep], quality[keep], weight[keep]
+            out.append(np.bincount(codes, weights=weight, minlength=size))
+        return out
 
 
 EMPLOYER_FIELDS = (
@@ -170,11 +200,11 @@ def observe(model, hires) -> None:
     model.thresholds = model.quality_thresholds()
     tiers = (model.thresholds[cfg.top_tier_quantile], model.thresholds[cfg.elite_quantile],
              model.thresholds[cfg.frontier_quantile])
-    model.recorder.stocks_at(step, pop, tiers)
+    top = TopTier(pop, tiers[0])
+    model.recorder.stocks_at(step, pop, tiers, top)
     n = len(model.employers)
-    above = np.flatnonzero((pop.quality >= tiers[0]) & (pop.employer >= 0))  # placed top-tier researchers
-    employer, quality, weight = pop.employer[above], pop.quality[above], pop.weight[above]
-    by_tier = [np.bincount(employer[quality >= t], weights=weight[quality >= t], minlength=n) for t in tiers]
+    # Staff by tier (those without a post tallied under code 0 and dropped).
+    by_tier = [counts[1:] for counts in top.tally(pop.employer[top.rows] + 1, n + 1, tiers)]
     kind = hires.kind
     hire_counts = [
         np.bincount(hires.employer[kind == k], weights=pop.weight[hires.researcher[kind == k]], minlength=n)

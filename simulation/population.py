@@ -45,17 +45,29 @@ class Population:
     def __len__(self) -> int:
         return len(self.id)
 
+    def __post_init__(self) -> None:
+        # Each column is the start of a longer buffer, so a step can append graduates without a new array.
+        self._buffers: dict[str, np.ndarray] = {}
+
     def replace(self, keep: np.ndarray, joining: Population | None = None) -> None:
-        """Keep the researchers where ``keep`` is true and add those of ``joining`` after them (one copy a column)."""
+        """Keep the researchers where ``keep`` is true and add those of ``joining`` after them.
+
+        Every column is the start of a buffer with spare room (a quarter more than needed when it was made): the
+        kept rows are gathered by a boolean index, numpy's fastest selection, and written back at the buffer's
+        start, the graduates after them. A step thus fills the same memory again instead of allocating and
+        filling new columns; a buffer is replaced by a larger one only when the population outgrows it.
+        """
         kept = int(np.count_nonzero(keep))
-        extra = 0 if joining is None else len(joining)
+        n = kept + (0 if joining is None else len(joining))
         for f in fields(self):
             column = getattr(self, f.name)
-            out = np.empty(kept + extra, dtype=column.dtype)
-            np.compress(keep, column, out=out[:kept])
+            buffer = self._buffers.get(f.name)
+            if buffer is None or len(buffer) < n:
+                buffer = self._buffers[f.name] = np.empty(n + n // 4, dtype=column.dtype)
+            buffer[:kept] = column[keep]  # the gather makes a copy first, so the buffer may hold ``column``
             if joining is not None:
-                out[kept:] = getattr(joining, f.name)
-            setattr(self, f.name, out)
+                buffer[kept:n] = getattr(joining, f.name)
+            setattr(self, f.name, buffer[:n])
 
     def researcher(self, index: int) -> Researcher:
         """Return a read-only view of one researcher, for inspection (not for the hot path)."""
@@ -94,18 +106,16 @@ class Researcher:
 
 def _draw_preferences(scenario: Scenario, origin: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Return per-researcher preference weights drawn from their origin's distributions."""
-    n = len(origin)
-    out = {name: np.empty(n, dtype=np.float32) for name in ("b_pay", "b_impact", "b_home", "b_net")}
-    normal = rng.standard_normal((4, n))
+    names = ("b_pay", "b_impact", "b_home", "b_net")
+    normal = rng.standard_normal((4, len(origin)))
+    # Mean and standard deviation of each weight (rows) for each origin (columns), looked up by origin.
+    mean = np.empty((4, len(scenario.region_ids)))
+    sd = np.empty((4, len(scenario.region_ids)))
     for code, region in enumerate(scenario.region_ids):
-        rows = origin == code
-        if not rows.any():
-            continue
         prefs = scenario.preferences.for_origin(region)
-        for k, (name, dist) in enumerate(
-            (("b_pay", prefs.pay), ("b_impact", prefs.impact), ("b_home", prefs.home), ("b_net", prefs.network))
-        ):
-            out[name][rows] = dist.mean + dist.sd * normal[k, rows]
+        for k, dist in enumerate((prefs.pay, prefs.impact, prefs.home, prefs.network)):
+            mean[k, code], sd[k, code] = dist.mean, dist.sd
+    out = {name: (mean[k][origin] + sd[k][origin] * normal[k]).astype(np.float32) for k, name in enumerate(names)}
     for name in ("b_pay", "b_impact", "b_net"):
         np.maximum(out[name], 0.0, out=out[name])
     return out

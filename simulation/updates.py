@@ -41,9 +41,8 @@ def update(model, moves: Offers) -> tuple[np.ndarray, np.ndarray]:
     pop.bonus_years_left -= years
     abroad = pop.region != pop.origin
     gaining = abroad & (pop.years_abroad < cfg.population.abroad_quality_gain_years)
-    # Whole-column operations (x * 1 and x + 0 leave the others exactly as they were).
-    pop.quality *= np.where(gaining, math.exp(cfg.population.abroad_quality_gain_per_year * years), 1.0)
-    pop.years_abroad += np.where(abroad, np.float32(years), np.float32(0.0))
+    pop.quality[np.flatnonzero(gaining)] *= math.exp(cfg.population.abroad_quality_gain_per_year * years)
+    pop.years_abroad += abroad * np.float32(years)  # a step for those abroad, 0 (exactly) for the others
     return arrivals, departures
 
 
