@@ -291,3 +291,26 @@ def test_employer_outcomes_read_staff_by_tier_and_hires_by_offer_kind(small):
     assert hires.compute(result) > 0
     problems = list(read({"kind": "employer_staff", "employer": "mta", "year": 2021}).check(scenario))
     assert problems and "did you mean 'meta'" in problems[0][1]
+
+
+def test_who_searches_is_exactly_a_draw_below_each_researchers_probability(small):
+    """The shortcut in Search.searching (most draws settled against a bound) decides as the full comparison would."""
+    scenario = with_levers(small, {"signing_bonus": {"meta": {"standard": BIG_OFFER}}})
+    model = TalentModel(scenario, seed=11)
+    checked = 0
+    for _ in range(8):
+        model.apply_policy_schedule()
+        model.enter_and_exit()
+        offers = model.open_posts_and_make_offers()
+        stream = model.streams["search"]
+        state = stream.bit_generator.state
+        expected = stream.random(len(model.population)) < model.search.probabilities(offers)
+        stream.bit_generator.state = state
+        assert np.array_equal(model.search.searching(offers), expected)
+        stream.bit_generator.state = state
+        checked += int(expected.sum())
+        hires = model.choose_and_match(model.search.step(offers))
+        model.update(hires)
+        model.observe(hires)
+        model.advance_clock()
+    assert checked > 0
