@@ -110,8 +110,9 @@ def add_validate(commands) -> None:
     p = commands.add_parser("validate", help="check scenario files without running them; list what each changes",
                             description="Check scenario files without running them, and list every lever (and "
                             "setting) each one changes, from when, from what value to what value: against the "
-                            "scenario it extends, or against --against.")
-    p.add_argument("scenarios", type=Path, nargs="+", help="scenario YAML file(s)")
+                            "scenario it extends, or against --against. Experiment and calibration files (those "
+                            "with a top-level 'scenario:' key) are checked as what they are.")
+    p.add_argument("scenarios", type=Path, nargs="+", help="scenario, experiment or calibration YAML file(s)")
     p.add_argument("--against", type=Path, metavar="SCENARIO",
                    help="list changes against this scenario file (default: the file each one extends)")
     p.set_defaults(handler=cmd_validate)
@@ -125,6 +126,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     failed = 0
     for path in args.scenarios:
+        kind = _file_kind(path)
+        if kind != "scenario":
+            try:
+                print(_check_other(path, kind))
+            except InputError as exc:
+                failed += 1
+                print_problems(exc)
+            continue
         try:
             scenario = load_scenario(path)
         except InputError as exc:
@@ -145,6 +154,36 @@ def cmd_validate(args: argparse.Namespace) -> int:
         if record is not None:
             print(describe_changes(record["changes"], record["reference"]))
     return EXIT_BAD_INPUT if failed else EXIT_OK
+
+
+def _file_kind(path: Path) -> str:
+    """Return "calibration", "experiment" or "scenario" from a file's top-level keys (scenario if unreadable:
+    loading it as one then says what is wrong with it)."""
+    from .inputs import InputError, read_mapping
+
+    try:
+        data = read_mapping(path, InputError, "", "")
+    except InputError:
+        return "scenario"
+    if "scenario" not in data:
+        return "scenario"
+    return "calibration" if "targets" in data and "parameters" in data else "experiment"
+
+
+def _check_other(path: Path, kind: str) -> str:
+    """Return the one-line summary of a valid experiment or calibration file (raises InputError if it is not)."""
+    if kind == "calibration":
+        from .calibrate.config import load_calibration
+
+        calibration = load_calibration(path)
+        cfg = calibration.config
+        return (f"ok: {path}: calibration '{cfg.name}', {len(cfg.parameters)} parameters, {len(calibration.fitted)} "
+                f"fitted targets ({len(calibration.targets)} in all); run it with `talentsim calibrate {path}`")
+    from .experiment import load_experiment
+
+    experiment = load_experiment(path)
+    return (f"ok: {path}: experiment '{experiment.name}', {len(experiment.runs())} runs; "
+            f"list them with `talentsim sweep {path} --dry-run`")
 
 
 def add_schema(commands) -> None:

@@ -773,3 +773,14 @@ def test_every_shipped_scenario_validates(capsys, file):
     code, out, err = invoke(capsys, "validate", file)
     assert code == 0, err
     assert out.startswith(f"ok: {file}: ")
+
+
+def test_validate_checks_experiment_and_calibration_files_as_what_they_are(capsys, tmp_path):
+    root = SCENARIOS.parent
+    code, out, err = invoke(capsys, "validate", str(root / "experiments" / "visa_policy_lhs.yaml"),
+                            str(root / "experiments" / "calibration" / "baseline.yaml"))
+    assert code == 0 and "experiment 'visa_policy_lhs'" in out and "calibration 'baseline'" in out, err
+    bad = tmp_path / "sweep.yaml"
+    bad.write_text(f"name: x\nscenario: {root / 'scenarios' / 'baseline.yaml'}\nreplicates: 0\n")
+    code, out, err = invoke(capsys, "validate", str(bad))
+    assert code == 2 and f"{bad}: replicates: must be between 1" in err and "Traceback" not in err
