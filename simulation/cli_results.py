@@ -114,8 +114,8 @@ def add_compare(commands) -> None:
 
 def cmd_compare(args: argparse.Namespace) -> int:
 
-    from .compare import (CompareError, compare_table, csv_table, format_compare_table, load_many,
-                          plot_compare_curves, plot_compare_difference, scenario_labels)
+    from .compare import CompareError, compare_table, csv_table, format_compare_table, load_many, scenario_labels
+    from .compare_plots import plot_compare_curves, plot_compare_difference
     from .outputs import atomic_write, folder_for
     from .plots import save_figure
 

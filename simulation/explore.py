@@ -615,7 +615,8 @@ def plot_compare_retention(results, *, tier: str = "top_tier", interval: float =
 def _draw_retention(results, tier: str, interval: float, caption: bool):
     from matplotlib.lines import Line2D
 
-    from .compare import _curve_band, _region_axes, scenario_labels
+    from .compare import scenario_labels
+    from .compare_plots import _curve_band, _region_axes
     from .results import retention_curve
     from .style import NEUTRAL, add_caption, add_title, figure_legend, percent_axis, region_colours, scenario_linestyles
 
@@ -655,7 +656,7 @@ FIGURES = ("migration", "difference", "retention")
 
 
 def _figure(kind: str, results, tier: str):
-    from .compare import plot_compare_curves, plot_compare_difference
+    from .compare_plots import plot_compare_curves, plot_compare_difference
 
     if kind == "migration":
         return plot_compare_curves(results, tier=tier, caption=False)
@@ -702,7 +703,7 @@ _SHARED: dict[str, Any] = {}
 def _helper_start(latest, steps_done) -> None:  # pragma: no cover - runs in the helper processes
     _SHARED.update(latest=latest, steps_done=steps_done)
     _exit_with_parent()
-    from . import compare, runner  # noqa: F401 - warm: the first request should not pay for the imports
+    from . import compare, compare_plots, runner  # noqa: F401 - warm: the first request should not pay for the imports
 
 
 def _exit_with_parent() -> None:

@@ -30,11 +30,10 @@ from .compare import (
     indicator_summary,
     indicators,
     key_findings,
-    plot_compare_curves,
-    plot_compare_difference,
     scenario_labels,
     with_baseline_medians,
 )
+from .compare_plots import plot_compare_curves, plot_compare_difference
 from .results import RunResult
 from .style import display_name
 from .summary import INTERVAL, MIN_REPLICATES_FOR_INTERVAL, excludes_zero, replicate_band, statistic_note

@@ -17,14 +17,12 @@ from simulation.compare import (
     key_findings,
     pairing,
     compare_table,
-    curve_differences,
     differences,
     format_compare_table,
     indicators,
-    plot_compare_curves,
-    plot_compare_difference,
     scenario_labels,
 )
+from simulation.compare_plots import curve_differences, plot_compare_curves, plot_compare_difference
 from simulation.observe import TIERS
 from simulation.results import migration_curve
 from simulation.style import caption_of, region_colours, title_of

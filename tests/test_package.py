@@ -44,8 +44,8 @@ def _imports(module: str) -> set[str]:
 def test_layers_import_downward_only():
     """The model knows nothing of runs, tables, figures or commands; tables know nothing of figures."""
     commands = {"cli", "cli_options", "cli_results", "cli_scenarios", "cli_sweep"}
-    below_the_runner = {"runner", "results", "plots", "style", "report", "compare", *commands, "experiment",
-                        "executors", "store", "calibrate"}
+    below_the_runner = {"runner", "results", "plots", "style", "report", "compare", "compare_plots", *commands,
+                        "experiment", "executors", "store", "calibrate"}
     mechanisms = ("levers", "population", "market", "choice", "demography", "posts", "targeted", "search", "matching",
                   "updates", "employers", "observe", "model")
     for module in ("scenario", "scenario_world", "scenario_levers", "scenario_checks", *mechanisms):
@@ -60,8 +60,11 @@ def test_layers_import_downward_only():
     assert _imports("choice") == {"market"}
     for module in mechanisms[:-1]:  # each mechanism stands on its own: none imports the model
         assert "model" not in _imports(module), module
-    assert not _imports("results") & {"model", "runner", "plots", "style", "report", "compare", *commands}
-    for module in ("plots", "style", "report", "compare", "spreadsheet"):
+    assert not _imports("results") & {"model", "runner", "plots", "style", "report", "compare", "compare_plots",
+                                      *commands}
+    for module in ("plots", "style", "report", "compare", "compare_plots", "spreadsheet"):
         assert not _imports(module) & {"model", *commands}, module
+    # The comparison tables draw nothing: the figures' names are only forwarded to compare_plots, on first use.
+    assert not _imports("compare") & {"style", "compare_plots", "report"}
     assert _imports("summary") == set()  # the one statistic depends on nothing
     assert _imports("changes") == {"scenario"}  # what a scenario changes is read from scenarios alone
