@@ -216,3 +216,16 @@ def test_without_pyabc_calibrate_says_which_extra_to_install(tmp_path, monkeypat
     assert main(["calibrate", str(write_config(tmp_path))]) == 2
     err = capsys.readouterr().err
     assert "talentsim[calibrate]" in err and "Traceback" not in err
+
+
+def test_the_2022_diagnosis_runs_every_probe_and_each_acts_in_its_direction(capsys):
+    script = runpy.run_path(str(CALIBRATION / "diagnose_2022.py"), run_name="diagnosis")
+    assert script["main"](["--replicates", "2", "--researchers", "2000"]) == 0
+    rows = {line.split(" | ")[0].strip("| "): [float(c.strip(" %|")) for c in line.split(" | ")[1:]]
+            for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "%" in line
+            and "published" not in line}
+    assert set(rows) == set(script["VARIANTS"])
+    base = rows["calibrated baseline"]
+    better = rows["China-trained graduates better (+1 ln quality, 2019-2022)"]
+    assert better[2] > base[2] and better[3] > base[3]  # China's origin share rises, in the top tier and the elite
+    assert rows["all of the above"][0] < base[0]  # and the US's work share falls

@@ -9,7 +9,7 @@ variants of it, each one hypothesis about what changed in 2019-2022 set at a del
 a Markdown table of the 2022 outcomes (median of replicates, common seeds) against the published figures: the work
 shares (A2), China's share of the top tier by origin (B2), the Chinese-origin share of the elite (MacroPolo 2.0 via
 MIT Technology Review, 2024: 26%; an external check) and the share of Chinese-origin top-tier researchers working
-in China. docs/model.md (section 7) reads the table.
+in China. docs/model.md (section 6) reads the table.
 
 The variants change inputs the evidence does not pin at the sizes used here; they are probes of the model's
 response, not candidate baselines.
@@ -86,6 +86,8 @@ VARIANTS: dict[str, list[Callable[[dict], None]]] = {
     "China's state-backed posts doubled by 2022": [_china_posts_doubled],
     "US consulates closed (2020-04 to 2021-06)": [_consulates_closed],
     "hostile US climate for Chinese-origin researchers": [_hostile_climate],
+    "all of the above but better graduates": [_more_china_trained, _china_posts_doubled, _consulates_closed,
+                                              _hostile_climate],
     "all of the above": [_china_trained_better, _more_china_trained, _china_posts_doubled, _consulates_closed,
                          _hostile_climate],
 }
