@@ -128,8 +128,11 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(args.out, index=False)
     print(markdown(frame, results))
-    what = "replicates" if ensemble is None else "replicates, each with its own draw of the calibrated parameter ensemble"
-    print("\n" + statistic_note(args.replicates, what=what, paired=True), file=sys.stderr)
+    note = statistic_note(args.replicates, paired=True)
+    if ensemble is not None:
+        note += (" Each replicate runs with its own draw of the calibrated parameter ensemble, the same draw in a "
+                 "scenario and in the baseline: intervals carry parameter uncertainty and replicate noise together.")
+    print("\n" + note, file=sys.stderr)
     return 0
 
 
