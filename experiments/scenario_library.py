@@ -108,9 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for name, (_scenario, table) in results.items():
         own = set(named_employers(ROOT / "scenarios" / f"{name}.yaml"))
+        restricted = "exit_restriction" in _levers(ROOT / "scenarios" / f"{name}.yaml")
         for measure in table.columns:
             employer = measure.split(" ")[0] if measure.split(" ")[0] in everyone else None
-            restricted = "exit_restriction" in _levers(ROOT / "scenarios" / f"{name}.yaml")
             if employer is not None and measure.endswith("per year") and not restricted:
                 continue
             if employer is not None and employer not in own:
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
                    "high": high, "replicates": len(table)}
             if name != "baseline":
                 d_median, d_low, d_high = interval(table[measure] - base[measure])
-                precision = 0.0005 if measure.endswith(("share", "home")) else 0.5  # shares; real researchers
+                precision = 0.0005 if measure.endswith(("share", "home")) else 0.5
                 row.update(diff_median=d_median, diff_low=d_low, diff_high=d_high,
                            excludes_zero=bool(excludes_zero(d_low, d_high, precision)))
             rows.append(row)

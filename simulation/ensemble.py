@@ -169,16 +169,17 @@ def set_parameter(data: dict[str, Any], place: ParameterPlace, value: float) -> 
     for dotted in place.paths:
         path = tuple(dotted.split("."))
         try:
-            original = copy.deepcopy(_get(data, path))
+            original = copy.deepcopy(value_at_path(data, path))
         except (KeyError, TypeError):
             original = None  # apply_setting explains what is wrong with the path
         apply_setting(data, Setting(path, float(value), False, place.start))
         if place.until is not None:
-            steps = _get(data, path)
+            steps = value_at_path(data, path)
             steps[:] = [s for s in steps if s["from"] is None or s["from"] < place.until] + _resume(original, place.until)
 
 
-def _get(data: dict[str, Any], path: tuple[str, ...]) -> Any:
+def value_at_path(data: dict[str, Any], path: tuple[str, ...]) -> Any:
+    """Return the value at key ``path`` of a scenario's plain data."""
     node: Any = data
     for key in path:
         node = node[key]

@@ -93,12 +93,14 @@ def test_a_missing_ensemble_is_bad_input(tmp_path, capsys):
     assert "ensemble file not found" in capsys.readouterr().err
 
 
-def test_a_parameter_shared_by_several_keys_sets_each_of_them():
-    from simulation.ensemble import ParameterPlace, set_parameter
+def test_a_parameter_shared_by_several_keys_sets_each_of_them(tmp_path):
+    from simulation.ensemble import set_parameter
 
     data = {"preferences": {"default": {"home": {"mean": 1.0}}, "by_origin": {"China": {"home": {"mean": 1.2}}}}}
     place = ParameterPlace("preferences.default.home.mean", also=("preferences.by_origin.China.home.mean",))
     set_parameter(data, place, 2.5)
     assert data["preferences"]["default"]["home"]["mean"] == 2.5
     assert data["preferences"]["by_origin"]["China"]["home"]["mean"] == 2.5
-    assert place.as_dict()["also"] == ["preferences.by_origin.China.home.mean"]  # kept in the ensemble's metadata
+    draws = pd.DataFrame({"draw": [0], "weight": [1.0], "home": [2.5]})
+    written = write_ensemble(tmp_path / "shared.ensemble.parquet", draws, {"home": place}, {"method": "test"})
+    assert read_ensemble(written).places["home"].paths == place.paths  # kept in the ensemble's metadata

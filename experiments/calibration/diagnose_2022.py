@@ -48,15 +48,16 @@ def _more_china_trained(data: dict) -> None:
     data["population"]["training_location"]["China"] = {
         k: v * (3.0 if k == "China" else 1.0) / factor for k, v in train.items()}
     pipeline = data["levers"]["pipeline"]
-    growth = 1.0
+    rate = pipeline["entry_rate_per_year"]
+    base = rate[-1]["value"] if isinstance(rate, list) else rate
+    entry = []
     for step in pipeline["origin_mix"]:
         if step["from"] is not None and step["from"] < "2023-01":
             mix = step["value"]
-            growth = 1.0 + mix["China"] * (factor - 1.0)  # entrants per entrant before
+            growth = 1.0 + mix["China"] * (factor - 1.0)  # entrants per entrant before, this year's mix
             step["value"] = {k: v * (factor if k == "China" else 1.0) / growth for k, v in mix.items()}
-    rate = pipeline["entry_rate_per_year"]
-    base = rate[-1]["value"] if isinstance(rate, list) else rate
-    pipeline["entry_rate_per_year"] = [{"from": None, "value": base * growth}, {"from": "2023-01", "value": base}]
+            entry.append({"from": step["from"], "value": base * growth})
+    pipeline["entry_rate_per_year"] = [{"from": None, "value": base}, *entry, {"from": "2023-01", "value": base}]
 
 
 def _china_posts_doubled(data: dict) -> None:
@@ -69,9 +70,11 @@ def _china_posts_doubled(data: dict) -> None:
 def _consulates_closed(data: dict) -> None:
     """US consulates closed to most visa applicants, April 2020 to June 2021: visa odds 0.15."""
     odds = data["levers"]["visa_odds"]["US"]["default"]
-    later = [s for s in odds if s["from"] is not None and s["from"] >= "2021-07"]
-    data["levers"]["visa_odds"]["US"]["default"] = [s for s in odds if s["from"] is None or s["from"] < "2020-04"] + [
-        {"from": "2020-04", "value": 0.15}, {"from": "2021-07", "value": 0.66}] + later
+    before = [s for s in odds if s["from"] is None or s["from"] < "2020-04"]
+    reopened = [s for s in odds if s["from"] is None or s["from"] <= "2021-07"][-1]["value"]  # the odds in force then
+    later = [s for s in odds if s["from"] is not None and s["from"] > "2021-07"]
+    data["levers"]["visa_odds"]["US"]["default"] = before + [
+        {"from": "2020-04", "value": 0.15}, {"from": "2021-07", "value": reopened}] + later
 
 
 def _hostile_climate(data: dict) -> None:

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from ..ensemble import ParameterPlace, month_text, set_parameter
+from ..ensemble import ParameterPlace, month_text, set_parameter, value_at_path
 from ..outcomes import Outcome
 from ..inputs import Month, Problem, Strict, check_validation, read_mapping
 from ..scenario import SEED_MAX, Scenario, ScenarioError, load_scenario, scenario_from_dict
@@ -83,7 +83,6 @@ class Target(Strict):
         "(reported as a check); input: an input series, reported as a check; external: a published figure outside "
         "the evidence the inputs come from, never fitted (an out-of-sample test)."
     )
-
 
     @model_validator(mode="after")
     def _external_unfitted(self) -> Target:
@@ -289,12 +288,9 @@ def changed_values(calibration: Calibration, values: Mapping[str, float]) -> dic
     out: dict[str, Any] = {}
     for name in values:
         for dotted in calibration.config.parameters[name].place.paths:
-            path = dotted.split(".")
+            path = tuple(dotted.split("."))
             node = out
             for key in path[:-1]:
                 node = node.setdefault(key, {})
-            source: Any = data
-            for key in path:
-                source = source[key]
-            node[path[-1]] = source
+            node[path[-1]] = value_at_path(data, path)
     return out
