@@ -69,10 +69,11 @@ class _Declared(BaseModel):
         for key in ("region", "origin", "from_region", "to_region"):
             if key not in type(self).model_fields:
                 continue
-            value = getattr(self, key)
-            if value is not None and value not in regions:
-                written = type(self).model_fields[key].alias or key
-                yield written, f"unknown region '{value}'{_close(value, regions)} Regions: {', '.join(regions)}", value
+            values = getattr(self, key)
+            for value in values if isinstance(values, list) else [values]:
+                if value is not None and value not in regions:
+                    written = type(self).model_fields[key].alias or key
+                    yield written, f"unknown region '{value}'{_close(value, regions)} Regions: {', '.join(regions)}", value
 
 
 def _close(name: str, options: list[str]) -> str:
@@ -279,18 +280,24 @@ class AbroadOutcome(_AtYear):
 
 
 class OriginShareOutcome(_AtYear):
-    """Share of a tier's researchers whose origin is a given region, at a year: of all of them, or of those
-    working in one region (the origin mix of a region's researchers, e.g. of the US-based top tier)."""
+    """Share of a tier's researchers whose origin is a given region (or one of several), at a year: of all of them,
+    or of those working in one region (the origin mix of a region's researchers, e.g. of the US-based top tier)."""
 
     kind: Literal["origin_share"]
-    origin: str = Field(description="Origin region.")
+    origin: str | list[str] = Field(description="Origin region, or a list of origins whose shares are added.")
     tier: Tier = Field("top_tier", description="all, top_tier, elite or frontier.")
     region: str | None = Field(None, description="Only researchers working in this region (default: wherever they work).")
     UNIT: ClassVar[str] = "share"
 
     def default_label(self) -> str:
         where = f" working in {self.region}" if self.region else ""
-        return f"Share of {TIER_WORDS[self.tier]} researchers{where} of {self.origin} origin, {_year_text(self.year)}"
+        origin = " or ".join(self.origins)
+        return f"Share of {TIER_WORDS[self.tier]} researchers{where} of {origin} origin, {_year_text(self.year)}"
+
+    @property
+    def origins(self) -> list[str]:
+        """Return the origins counted, as a list."""
+        return self.origin if isinstance(self.origin, list) else [self.origin]
 
     def compute(self, result: RunResult) -> float:
         if self.region is None:
@@ -299,7 +306,7 @@ class OriginShareOutcome(_AtYear):
             rows = self.rows(result.stocks)
             rows = rows[rows["region"] == self.region]
         total = rows["researchers"].sum()
-        return float(rows.loc[rows["origin"] == self.origin, "researchers"].sum() / total) if total > 0 else math.nan
+        return float(rows.loc[rows["origin"].isin(self.origins), "researchers"].sum() / total) if total > 0 else math.nan
 
 
 class StayRateOutcome(_Declared):

@@ -484,6 +484,23 @@ def test_shares_of_all_regions_add_up_to_one(one_run):
     assert shares[0] == pytest.approx(at)
 
 
+def test_an_origin_share_of_several_origins_adds_their_shares(one_run):
+    def share(origin):
+        return _outcome("origin_share", origin=origin, region="US", tier="top_tier", year=2022).compute(one_run)
+
+    assert share(["US", "China"]) == pytest.approx(share("US") + share("China"))
+    assert 0 < share("China") < share(["US", "China"]) < 1
+    label = _outcome("origin_share", origin=["US", "China"], region="US", year=2022).default_label()
+    assert "of US or China origin" in label
+
+
+def test_an_unknown_origin_in_a_list_is_named(tmp_path):
+    text = SMALL.replace("kind: share, region: US, tier: top_tier, year: 2022",
+                         "kind: origin_share, origin: [US, Chna], region: US, tier: top_tier, year: 2022")
+    problems = problems_of(tmp_path, text)
+    assert any("outcomes.us_share.origin: unknown region 'Chna'; did you mean 'China'?" in p for p in problems), problems
+
+
 def test_retention_matches_the_retention_table(one_run):
     value = _outcome("retention", origin="China", tier="all", year=2022).compute(one_run)
     table = one_run.retention
