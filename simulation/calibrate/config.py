@@ -120,6 +120,8 @@ class Recovery(Strict):
 
     truth: dict[str, float] = Field(default_factory=dict, description="Known values (default: the fit's point estimate).")
     seed: int = Field(99, ge=0, description="Seed of the simulated targets (differs from the fit's seeds).")
+    replicates: int = Field(10, ge=1, le=100, description="Replicates averaged into the simulated targets: published "
+                            "targets are not one small run's sampling noise, so the synthetic ones are not either.")
     abc: Abc = Field(default_factory=lambda: Abc(population=100, generations=6, max_simulations=2500))
     threshold: float = Field(0.15, gt=0, description="Largest error, as a share of the range, that counts as recovered.")
 

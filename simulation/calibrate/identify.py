@@ -33,6 +33,7 @@ def recovery_check(
     truth = {name: rec.truth.get(name, point[name]) for name in cfg.parameters}
     model = abc_model(calibration)
     model.seed = rec.seed  # the synthetic data are not a draw the fit itself would make
+    model.replicates = rec.replicates  # the model's expected targets, as published targets are, not one noisy run
     synthetic = model(truth)
     posterior = estimate(calibration, synthetic, _weights(calibration), rec.abc, seed=rec.seed + 1, client=client,
                          workers=workers, log=log)

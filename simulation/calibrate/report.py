@@ -298,7 +298,8 @@ def _identification(calibration: Calibration, fit: Fit, figure: dict[str, str]) 
         worst = max(r["error_share_of_range"] for r in fit.recovery)
         lines += [
             "", "### Recovery check", "",
-            f"Targets simulated at known values (seed {rec.seed}, not the fit's), then estimated back with the same "
+            f"Targets simulated at known values (mean of {rec.replicates} replicates, seed {rec.seed}, not the fit's), "
+            f"then estimated back with the same "
             f"ABC-SMC ({rec.abc.population} particles, at most {rec.abc.generations} generations). Recovered: posterior "
             f"median within {rec.threshold:.0%} of the parameter's range of the truth. Worst error {worst:.1%}.",
             "", "| parameter | true | recovered (median) | 90% interval | error (share of range) | recovered | truth in interval |",
