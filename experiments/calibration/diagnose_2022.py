@@ -11,6 +11,13 @@ shares (A2), China's share of the top tier by origin (B2), the Chinese-origin sh
 MIT Technology Review, 2024: 26%; an external check) and the share of Chinese-origin top-tier researchers working
 in China. docs/model.md (section 6) reads the table.
 
+A second table does the arithmetic of the miss. MacroPolo's top tier is the authors of accepted NeurIPS papers,
+and NeurIPS accepted 1,428 papers in 2019 and 2,671 in 2022 (MIT Technology Review, 2024). If the tier grew in
+that proportion and its 2019 members stayed where they were, leaving research at the baseline's exit hazard, the
+published 2019 and 2022 shares imply the make-up of the tier's newcomers; the table sets that beside the model's
+own newcomers (researchers who entered in 2019-2022 and are top-tier in 2022) and beside the graduate pipeline's
+origin mix (EVIDENCE B8).
+
 The variants change inputs the evidence does not pin at the sizes used here; they are probes of the model's
 response, not candidate baselines.
 """
@@ -31,6 +38,9 @@ sys.path.insert(0, str(ROOT))
 from simulation import load_scenario, run  # noqa: E402
 from simulation.scenario import scenario_from_dict  # noqa: E402
 
+NEURIPS_ACCEPTED_PAPERS = {2019: 1_428, 2022: 2_671}  # MIT Technology Review (2024), from NeurIPS
+PUBLISHED_2019 = {"US share": 0.59, "China share": 0.11, "China-origin share": 0.29, "US-origin share": 0.20}  # A1, B1
+PUBLISHED_2022 = {"US share": 0.42, "China share": 0.28, "China-origin share": 0.47, "US-origin share": 0.18}  # A2, B2
 PUBLISHED = {"US share": 0.42, "China share": 0.28, "China-origin share": 0.47, "elite China-origin": 0.26,
              "China-origin in China": None}
 
@@ -119,6 +129,73 @@ def outcomes(result) -> dict[str, float]:
     }
 
 
+def implied_newcomers(survival: float) -> dict[str, float]:
+    """Return the make-up of the top tier's 2019-2022 newcomers that the published shares imply.
+
+    With the tier growing by ``g`` (accepted papers) and a share ``survival`` of its 2019 members still in research
+    in 2022, where they were in 2019, a share x of the 2022 tier is ``x19 * survival + n * (g - survival)`` over
+    ``g``, so the newcomers' share is ``n = (x22 * g - x19 * survival) / (g - survival)``.
+    """
+    g = NEURIPS_ACCEPTED_PAPERS[2022] / NEURIPS_ACCEPTED_PAPERS[2019]
+    out = {"tier growth": g, "newcomers in the tier": (g - survival) / g}
+    for key in PUBLISHED_2019:
+        out[key] = (PUBLISHED_2022[key] * g - PUBLISHED_2019[key] * survival) / (g - survival)
+    return out
+
+
+def model_newcomers(scenario, replicates: int) -> dict[str, float]:
+    """Return the same quantities for the model's top tier: its growth 2019-2022 and who entered it since 2019."""
+    from simulation.model import TalentModel
+
+    rows = []
+    for replicate in range(replicates):
+        model = TalentModel(scenario, seed=scenario.run.seed + replicate)
+        regions = model.region_ids
+
+        def tier(m):
+            pop = m.population
+            return pop, pop.quality >= m.thresholds[scenario.population.top_tier_quantile]
+
+        pop, top = tier(model)
+        start = float(pop.weight[top].sum())
+        while model.month.year < 2022:
+            model.step()
+        pop, top = tier(model)
+        new = top & (pop.entry_year >= 2019)
+        placed = new & (pop.employer >= 0)
+        w = pop.weight
+        rows.append({
+            "tier growth": float(w[top].sum()) / start,
+            "newcomers in the tier": float(w[new].sum() / w[top].sum()),
+            "US share": float(w[placed & (pop.region == regions.index("US"))].sum() / w[placed].sum()),
+            "China share": float(w[placed & (pop.region == regions.index("China"))].sum() / w[placed].sum()),
+            "China-origin share": float(w[new & (pop.origin == regions.index("China"))].sum() / w[new].sum()),
+            "US-origin share": float(w[new & (pop.origin == regions.index("US"))].sum() / w[new].sum()),
+        })
+    return {k: float(np.median([r[k] for r in rows])) for k in rows[0]}
+
+
+def newcomer_table(baseline, replicates: int, researchers: int) -> list[str]:
+    """Return the Markdown table of the tier's 2019-2022 newcomers: implied by the published figures, and modelled."""
+    hazard = baseline.population.exits.hazard_per_year
+    implied = implied_newcomers(float(np.exp(-3 * hazard)))
+    scenario = baseline.with_run(end="2022-04", replicates=replicates, researchers=researchers)
+    modelled = model_newcomers(scenario, replicates)
+    mix = [step for step in baseline.to_dict()["levers"]["pipeline"]["origin_mix"]
+           if step["from"] is not None and "2019-01" <= step["from"] < "2022-01"]
+    pipeline = {"China-origin share": float(np.mean([step["value"]["China"] for step in mix])),
+                "US-origin share": float(np.mean([step["value"]["US"] for step in mix]))}
+    lines = ["| newcomers to the top tier, 2019-2022 | implied by the published figures | model | graduate pipeline (B8) |",
+             "|---|---|---|---|"]
+    for key in implied:
+        fmt = (lambda v: f"{v:.2f}x") if key == "tier growth" else (lambda v: f"{v:.0%}")
+        label = {"US share": "working in the US", "China share": "working in China",
+                 "China-origin share": "of Chinese origin", "US-origin share": "of US origin"}.get(key, key)
+        lines.append(f"| {label} | {fmt(implied[key])} | {fmt(modelled[key])} | "
+                     + (f"{pipeline[key]:.0%}" if key in pipeline else "–") + " |")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replicates", type=int, default=6)
@@ -141,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     for row in rows:
         lines.append(f"| {row['variant']} | " + " | ".join(f"{row[c]:.1%}" for c in columns) + " |")
     print("\n".join(lines))
+    print()
+    print("\n".join(newcomer_table(baseline, args.replicates, args.researchers)))
     return 0
 
 
