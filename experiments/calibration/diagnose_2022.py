@@ -92,6 +92,11 @@ def _hostile_climate(data: dict) -> None:
     data["levers"].setdefault("climate", {}).setdefault("US", {})["China"] = 1.0
 
 
+def _search_at_home(data: dict) -> None:
+    """Job search mostly at home: vacancies in one's own region weigh 25 times, not 4 (an assumed value)."""
+    data["search"]["local_weight"] = 25.0
+
+
 VARIANTS: dict[str, list[Callable[[dict], None]]] = {
     "calibrated baseline": [],
     "China-trained graduates better (+1 ln quality, 2019-2022)": [_china_trained_better],
@@ -99,6 +104,7 @@ VARIANTS: dict[str, list[Callable[[dict], None]]] = {
     "China's state-backed posts doubled by 2022": [_china_posts_doubled],
     "US consulates closed (2020-04 to 2021-06)": [_consulates_closed],
     "hostile US climate for Chinese-origin researchers": [_hostile_climate],
+    "search mostly at home (own-region vacancies weigh 25x, not 4x)": [_search_at_home],
     "all of the above but better graduates": [_more_china_trained, _china_posts_doubled, _consulates_closed,
                                               _hostile_climate],
     "all of the above": [_china_trained_better, _more_china_trained, _china_posts_doubled, _consulates_closed,
