@@ -214,17 +214,18 @@ def test_restrictions_cost_recruiting(small):
     """Researchers weigh an exit restriction when they consider joining: fewer come to a restricted region."""
     restricted = {"exit_restriction": {"region": {"China": [{"from": "2019-04", "value": 1.0}]}}}
     averse = with_levers(small, restricted)
+    # an aversion of 2 (the baseline's is 1): returnees' pull home, about 2.7 in utility, damps a cost of 1 to a
+    # fall of some 10%, too close to the noise of this small run to test against a clear margin
+    averse = averse.model_copy(update={"preferences": averse.preferences.model_copy(update={"restriction_aversion": 2.0})})
     indifferent = averse.model_copy(update={"preferences": averse.preferences.model_copy(update={"restriction_aversion": 0.0})})
     arrivals = []
     for scenario in (indifferent, averse):
         f = run(scenario, seed=3, replicates=2).flows
         # every arrival from abroad, returnees included: with the calibrated home preference, arrivals of other
-        # origins into China are a handful of weighted moves in this small run, too few to measure a cost on.
-        # Returnees' pull home (about 2.7 in utility) outweighs a cost of 1, so the fall is some 10%, not more;
-        # common seeds keep the paired difference well clear of noise.
+        # origins into China are a handful of weighted moves in this small run, too few to measure a cost on
         into = f[(f.to_region == "China") & f.from_region.isin(["US", "Europe", "RoW"])]
         arrivals.append(into.moves.sum())
-    assert arrivals[1] < 0.95 * arrivals[0]
+    assert arrivals[1] < 0.9 * arrivals[0]
 
 
 def test_researchers_without_a_post_are_never_counted_as_working_in_a_region(small):

@@ -41,8 +41,8 @@ from simulation.scenario import scenario_from_dict  # noqa: E402
 NEURIPS_ACCEPTED_PAPERS = {2019: 1_428, 2022: 2_671}  # MIT Technology Review (2024), from NeurIPS
 PUBLISHED_2019 = {"US share": 0.59, "China share": 0.11, "China-origin share": 0.29, "US-origin share": 0.20}  # A1, B1
 PUBLISHED_2022 = {"US share": 0.42, "China share": 0.28, "China-origin share": 0.47, "US-origin share": 0.18}  # A2, B2
-PUBLISHED = {"US share": 0.42, "China share": 0.28, "China-origin share": 0.47, "elite China-origin": 0.26,
-             "China-origin in China": None}
+PUBLISHED = {**{k: PUBLISHED_2022[k] for k in ("US share", "China share", "China-origin share")},
+             "elite China-origin": 0.26, "China-origin in China": None}
 
 
 def _china_trained_better(data: dict) -> None:
@@ -156,27 +156,27 @@ def model_newcomers(scenario, replicates: int) -> dict[str, float]:
     rows = []
     for replicate in range(replicates):
         model = TalentModel(scenario, seed=scenario.run.seed + replicate)
-        regions = model.region_ids
-
-        def tier(m):
-            pop = m.population
-            return pop, pop.quality >= m.thresholds[scenario.population.top_tier_quantile]
-
-        pop, top = tier(model)
-        start = float(pop.weight[top].sum())
+        us, china = model.region_ids.index("US"), model.region_ids.index("China")
+        quantile = scenario.population.top_tier_quantile
+        pop = model.population
+        start = float(pop.weight[pop.quality >= model.thresholds[quantile]].sum())
         while model.month.year < 2022:
             model.step()
-        pop, top = tier(model)
+        pop, w = model.population, model.population.weight
+        top = pop.quality >= model.thresholds[quantile]
         new = top & (pop.entry_year >= 2019)
         placed = new & (pop.employer >= 0)
-        w = pop.weight
+
+        def share(part, whole, w=w):
+            return float(w[part].sum() / w[whole].sum())
+
         rows.append({
             "tier growth": float(w[top].sum()) / start,
-            "newcomers in the tier": float(w[new].sum() / w[top].sum()),
-            "US share": float(w[placed & (pop.region == regions.index("US"))].sum() / w[placed].sum()),
-            "China share": float(w[placed & (pop.region == regions.index("China"))].sum() / w[placed].sum()),
-            "China-origin share": float(w[new & (pop.origin == regions.index("China"))].sum() / w[new].sum()),
-            "US-origin share": float(w[new & (pop.origin == regions.index("US"))].sum() / w[new].sum()),
+            "newcomers in the tier": share(new, top),
+            "US share": share(placed & (pop.region == us), placed),
+            "China share": share(placed & (pop.region == china), placed),
+            "China-origin share": share(new & (pop.origin == china), new),
+            "US-origin share": share(new & (pop.origin == us), new),
         })
     return {k: float(np.median([r[k] for r in rows])) for k in rows[0]}
 
